@@ -1,0 +1,243 @@
+"""Model and weights resolution, checked against the files and modules it should load."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import TINY
+from tests.tiny_models import OtherNet, TinyNet
+from vizcli.errors import (
+    EXIT_USAGE,
+    ModelNotFoundError,
+    ModelRunError,
+    UsageError,
+    WeightsError,
+)
+from vizcli.models import (
+    cached_weights_path,
+    list_model_entries,
+    resolve_device,
+    resolve_model,
+)
+
+
+def test_torchvision_model_on_meta_without_weights():
+    loaded = resolve_model("resnet18", weights="none", device="cpu", meta=True)
+    assert loaded.source == "torchvision" and loaded.task == "classification"
+    assert all(p.is_meta for p in loaded.model.parameters())
+    assert loaded.weights.kind == "random" and not loaded.weights.pretrained
+    assert loaded.categories is not None and len(loaded.categories) == 1000
+    assert loaded.default_input_shapes == [(1, 3, 224, 224)]
+    assert not loaded.model.training
+
+
+def test_unknown_model_suggests_close_names():
+    with pytest.raises(ModelNotFoundError) as info:
+        resolve_model("resnet19")
+    assert "resnet18" in str(info.value)
+    assert info.value.exit_code == EXIT_USAGE
+
+
+@pytest.fixture
+def cached_squeezenet(isolated_torch_home):
+    """A state dict saved where torchvision expects SqueezeNet1_1's DEFAULT file."""
+    from torchvision.models import SqueezeNet1_1_Weights, squeezenet1_1
+
+    torch.manual_seed(123)
+    reference = squeezenet1_1().state_dict()
+    path = cached_weights_path(SqueezeNet1_1_Weights.DEFAULT)
+    assert path == isolated_torch_home / "hub" / "checkpoints" / "squeezenet1_1-b8a52dc0.pth"
+    path.parent.mkdir(parents=True)
+    torch.save(reference, path)
+    return reference, path
+
+
+@pytest.mark.parametrize(
+    "weights", ["DEFAULT", "IMAGENET1K_V1", "imagenet1k_v1", "SqueezeNet1_1_Weights.IMAGENET1K_V1"]
+)
+def test_pretrained_weights_come_from_the_hub_cache(cached_squeezenet, weights):
+    reference, path = cached_squeezenet
+    loaded = resolve_model("squeezenet1_1", weights=weights, device="cpu", offline=True)
+    assert loaded.weights.kind == "torchvision"
+    assert loaded.weights.name == "SqueezeNet1_1_Weights.IMAGENET1K_V1"
+    assert loaded.weights.path == str(path)
+    state = loaded.model.state_dict()
+    assert all(torch.equal(state[k], v) for k, v in reference.items())
+
+
+def test_auto_uses_the_cache_when_present(cached_squeezenet):
+    reference, _ = cached_squeezenet
+    loaded = resolve_model("squeezenet1_1", weights="auto", device="cpu", offline=True)
+    assert loaded.weights.pretrained and loaded.weights.warning is None
+    key = "features.0.weight"
+    assert torch.equal(loaded.model.state_dict()[key], reference[key])
+
+
+def test_auto_falls_back_to_random_with_a_warning_when_offline():
+    loaded = resolve_model("squeezenet1_1", weights="auto", device="cpu", offline=True)
+    assert loaded.weights.kind == "random"
+    assert "not in the torch hub cache" in loaded.weights.warning
+
+
+def test_strict_weights_fail_clearly_when_not_cached():
+    with pytest.raises(WeightsError, match="not in the torch hub cache"):
+        resolve_model("squeezenet1_1", weights="DEFAULT", offline=True)
+
+
+def test_unknown_weights_name_is_a_usage_error():
+    with pytest.raises(UsageError, match="IMAGENET1K_V1"):
+        resolve_model("resnet18", weights="IMAGENET1K_V9")
+
+
+def test_none_builds_detection_models_without_fetching_a_backbone():
+    loaded = resolve_model("fasterrcnn_mobilenet_v3_large_320_fpn", weights="none", meta=True)
+    assert loaded.weights.kind == "random" and loaded.task == "detection"
+
+
+def test_hub_files_are_loaded_with_weights_only(cached_squeezenet, tmp_path):
+    """A poisoned cache file must not run code: torchvision itself passes weights_only=False."""
+    _, path = cached_squeezenet
+    marker = tmp_path / "pwned"
+    path.write_bytes(_malicious_pickle(marker))
+    with pytest.raises(WeightsError):
+        resolve_model("squeezenet1_1", weights="DEFAULT", offline=True)
+    assert not marker.exists()
+
+
+# --------------------------------------------------------------------- checkpoints
+
+
+def _tiny_state(seed: int = 0) -> dict[str, torch.Tensor]:
+    torch.manual_seed(seed)
+    return TinyNet().state_dict()
+
+
+@pytest.mark.parametrize("wrap", ["plain", "state_dict", "model", "module_prefix"])
+def test_checkpoint_files_load_in_common_layouts(tmp_path, wrap):
+    state = _tiny_state(7)
+    payload = {
+        "plain": state,
+        "state_dict": {"state_dict": state, "epoch": 3},
+        "model": {"model": state},
+        "module_prefix": {f"module.{k}": v for k, v in state.items()},
+    }[wrap]
+    path = tmp_path / "ckpt.pth"
+    torch.save(payload, path)
+    loaded = resolve_model(f"{TINY}:TinyNet", weights=str(path), device="cpu")
+    assert loaded.weights.kind == "checkpoint" and loaded.weights.path == str(path)
+    assert torch.equal(loaded.model.fc.weight, state["fc.weight"])
+
+
+def test_checkpoint_for_another_architecture_names_the_keys(tmp_path):
+    path = tmp_path / "other.pt"
+    torch.save(OtherNet().state_dict(), path)
+    with pytest.raises(WeightsError) as info:
+        resolve_model(f"{TINY}:TinyNet", weights=str(path))
+    message = str(info.value)
+    assert "missing keys" in message and "features.0.weight" in message
+    assert "unexpected keys" in message and "body.weight" in message
+    assert "shape mismatches" in message and "fc.weight" in message
+
+
+def test_checkpoint_that_is_not_a_checkpoint(tmp_path):
+    path = tmp_path / "notes.pth"
+    path.write_text("hello, I am text")
+    with pytest.raises(WeightsError, match="not a PyTorch checkpoint"):
+        resolve_model(f"{TINY}:TinyNet", weights=str(path))
+
+
+def _malicious_pickle(marker: Path) -> bytes:
+    class Exploit:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    return pickle.dumps({"weight": Exploit()})
+
+
+def test_pickle_that_runs_code_is_refused_and_runs_nothing(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pth"
+    path.write_bytes(_malicious_pickle(marker))
+    with pytest.raises(WeightsError, match="refused"):
+        resolve_model(f"{TINY}:TinyNet", weights=str(path))
+    assert not marker.exists()
+
+
+def test_missing_checkpoint_is_a_usage_error(tmp_path):
+    with pytest.raises(UsageError, match="checkpoint not found"):
+        resolve_model(f"{TINY}:TinyNet", weights=str(tmp_path / "nope.pth"))
+
+
+def test_torchvision_model_takes_a_checkpoint(tmp_path):
+    from torchvision.models import squeezenet1_1
+
+    torch.manual_seed(5)
+    state = squeezenet1_1(num_classes=1000).state_dict()
+    path = tmp_path / "sq.pth"
+    torch.save({"state_dict": state}, path)
+    loaded = resolve_model("squeezenet1_1", weights=str(path), device="cpu")
+    assert torch.equal(loaded.model.state_dict()["features.0.weight"], state["features.0.weight"])
+
+
+# --------------------------------------------------------------------- factories
+
+
+def test_factory_from_a_file_path():
+    loaded = resolve_model(f"{TINY}:tiny_net", device="cpu")
+    assert type(loaded.model).__name__ == "TinyNet" and loaded.source == "factory"
+    assert loaded.weights.kind == "random"
+
+
+def test_factory_from_a_module_path():
+    loaded = resolve_model("tests.tiny_models:TinyNet", device="cpu", meta=True)
+    assert all(p.is_meta for p in loaded.model.parameters())
+
+
+@pytest.mark.parametrize(
+    ("spec", "error", "text"),
+    [
+        (f"{TINY}:TinyNett", ModelNotFoundError, "TinyNet"),
+        ("no_such_module_xyz:f", ModelNotFoundError, "cannot import module"),
+        ("missing/file.py:f", ModelNotFoundError, "model file not found"),
+        (f"{TINY}:not_a_model", UsageError, "not a torch.nn.Module"),
+        (f"{TINY}:broken_factory", ModelRunError, "factory exploded"),
+    ],
+)
+def test_factory_errors(spec, error, text):
+    with pytest.raises(error, match=text):
+        resolve_model(spec)
+
+
+def test_factory_refuses_torchvision_weight_names():
+    with pytest.raises(UsageError, match="factory model"):
+        resolve_model(f"{TINY}:TinyNet", weights="DEFAULT")
+
+
+# --------------------------------------------------------------------- devices and listing
+
+
+def test_devices():
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type in ("cpu", "cuda", "mps")
+    with pytest.raises(UsageError):
+        resolve_device("tpu9")
+    if not torch.cuda.is_available():
+        with pytest.raises(UsageError, match="CUDA"):
+            resolve_device("cuda")
+
+
+def test_model_listing_filters_by_task_and_pattern():
+    detection = list_model_entries(task="detection")
+    assert detection and all(e.task == "detection" for e in detection)
+    resnets = list_model_entries("resnet*", task="classification")
+    names = [e.name for e in resnets]
+    assert "resnet50" in names and all(n.startswith("resnet") for n in names)
+    resnet50 = next(e for e in resnets if e.name == "resnet50")
+    assert resnet50.weights == ["IMAGENET1K_V1", "IMAGENET1K_V2"]
+    assert resnet50.default_weights == "IMAGENET1K_V2"
+    with pytest.raises(UsageError):
+        list_model_entries(task="poetry")

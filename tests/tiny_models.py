@@ -1,0 +1,66 @@
+"""Small models for tests, importable as ``tests/tiny_models.py:NAME`` factories."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class TinyNet(nn.Module):
+    """conv -> relu -> pool -> linear: a CNN small enough to build in microseconds."""
+
+    def __init__(self, num_classes: int = 4) -> None:
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(8, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.pool(self.features(x)).flatten(1))
+
+
+def tiny_net() -> nn.Module:
+    return TinyNet()
+
+
+class OtherNet(nn.Module):
+    """A different architecture, for checkpoint mismatch tests."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Conv2d(3, 4, 1)
+        self.fc = nn.Linear(4, 7)
+
+
+class TwoInputs(nn.Module):
+    """Takes an image and token ids: a model that needs several inputs and dtypes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.embed = nn.Embedding(10, 4)
+
+    def forward(self, image: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        return self.conv(image).mean((2, 3)) + self.embed(tokens).mean(1)
+
+
+class DataDependent(nn.Module):
+    """Its forward reads a value (``.item()``), which the meta device cannot do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        if y.sum().item() > 1e9:
+            return y * 2
+        return y
+
+
+def not_a_model() -> str:
+    return "I am a string"
+
+
+def broken_factory() -> nn.Module:
+    raise ValueError("factory exploded")

@@ -1,0 +1,83 @@
+"""The `vizcli` entry point: wires the commands; errors become one line and an exit code."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from vizcli import __version__
+from vizcli.cli import console
+from vizcli.cli.models_cmd import models
+from vizcli.cli.summary_cmd import summary
+
+app = typer.Typer(
+    name="vizcli",
+    help="Look inside PyTorch models: summaries, kernels, feature maps, graphs and CAMs.",
+    no_args_is_help=True,
+    rich_markup_mode=None,  # plain help: rendering it with rich would double `--help` time
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.command(name="models")(models)
+app.command(name="summary")(summary)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"vizcli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    debug: Annotated[
+        bool,
+        typer.Option("--debug", help="Show the full traceback on errors (anywhere on the line)."),
+    ] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """vizcli: model inspection for PyTorch from the command line."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; every failure ends as one line on stderr and a non-zero exit code."""
+    from vizcli.errors import EXIT_RUNTIME, VizError, first_line
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args or os.environ.get("VIZCLI_DEBUG", "") not in ("", "0")
+    args = [a for a in args if a != "--debug"]
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=args, prog_name="vizcli", standalone_mode=False)
+    except typer.TyperException as exc:  # usage errors from the parser
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `vizcli`: show the help
+            console.info(exc.format_message())
+            sys.exit(2)
+        where = ctx.command_path if ctx is not None else "vizcli"
+        _fail(f"{exc.format_message()} (see '{where} --help')", exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        _fail("interrupted", 130)
+    except VizError as exc:
+        if debug:
+            raise
+        _fail(str(exc), exc.exit_code)
+    except Exception as exc:
+        if debug:
+            raise
+        _fail(
+            f"internal error: {type(exc).__name__}: {first_line(exc)} (rerun with --debug "
+            "for the traceback, and please report it)",
+            EXIT_RUNTIME,
+        )
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str, code: int) -> None:
+    console.error(message)
+    sys.exit(code)

@@ -1,0 +1,46 @@
+"""``vizcli models``: list torchvision models and their pretrained weights."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated
+
+import typer
+
+from vizcli.cli import console
+
+
+class ListFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+class Task(str, Enum):
+    classification = "classification"
+    detection = "detection"
+    segmentation = "segmentation"
+    video = "video"
+    optical_flow = "optical_flow"
+    quantized = "quantized"
+
+
+def models(
+    pattern: Annotated[
+        str | None, typer.Argument(help="Substring or glob such as 'resnet*'.", show_default=False)
+    ] = None,
+    task: Annotated[Task | None, typer.Option("--task", help="Only this task.")] = None,
+    format: Annotated[ListFormat, typer.Option("--format", "-f")] = ListFormat.table,
+) -> None:
+    """List model names (with their pretrained weight names) that every command accepts."""
+    from dataclasses import asdict
+
+    from vizcli.models import list_model_entries
+    from vizcli.render.formats import to_json
+
+    entries = list_model_entries(pattern, task.value if task else None)
+    if format is ListFormat.json:
+        console.emit_text(to_json([asdict(e) for e in entries]), None, False)
+        return
+    from vizcli.render.tables import models_renderable
+
+    console.show(models_renderable(entries))

@@ -1,0 +1,106 @@
+"""``vizcli summary``: a torchinfo-style per-layer table, or JSON/CSV/Markdown for scripts."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from vizcli.cli import console
+from vizcli.cli.options import (
+    DeviceOpt,
+    DtypeOpt,
+    ForceOpt,
+    InputOpt,
+    ModelArg,
+    OfflineOpt,
+    OutputFileOpt,
+    SizeOpt,
+    WeightsOpt,
+)
+from vizcli.render.columns import Column
+
+
+class SummaryFormat(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    markdown = "markdown"
+
+
+def summary(
+    model: ModelArg,
+    input: InputOpt = None,
+    dtype: DtypeOpt = None,
+    depth: Annotated[
+        int, typer.Option("--depth", "-d", min=0, help="Show layers down to this depth.")
+    ] = 3,
+    columns: Annotated[
+        list[Column] | None,
+        typer.Option("--columns", "-c", help="Table columns; repeat the option for several."),
+    ] = None,
+    format: Annotated[SummaryFormat, typer.Option("--format", "-f")] = SummaryFormat.table,
+    image: Annotated[
+        Path | None,
+        typer.Option("--image", help="Use this image, preprocessed, as the input."),
+    ] = None,
+    size: SizeOpt = None,
+    weights: WeightsOpt = "none",
+    device: DeviceOpt = "auto",
+    offline: OfflineOpt = False,
+    output: OutputFileOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """Per-layer output shapes, parameters, mult-adds and memory, with exact totals.
+
+    Weights default to none: the model is built on the meta device, so even vit_h_14
+    needs no memory for its parameters.
+    """
+    from vizcli.render.files import check_writable_target
+    from vizcli.summary import summarize
+
+    if output is not None:
+        check_writable_target(output, force)
+    result = summarize(
+        model,
+        inputs=input,
+        dtypes=dtype,
+        weights=weights,
+        device=device,
+        offline=offline,
+        image=image,
+        size=size,
+    )
+    if result.weights.get("warning"):
+        console.warn(result.weights["warning"])
+    for note in result.notes:
+        console.info(f"note: {note}")
+    if format is SummaryFormat.table:
+        _print_table(result, depth, columns, output, force)
+        return
+    from vizcli.render import formats
+
+    text = {
+        SummaryFormat.json: lambda: formats.to_json(result.to_dict(depth)),
+        SummaryFormat.csv: lambda: formats.summary_csv(result, depth),
+        SummaryFormat.markdown: lambda: formats.summary_markdown(result, depth),
+    }[format]()
+    console.emit_text(text, output, force)
+
+
+def _print_table(result, depth, columns, output, force) -> None:  # noqa: ANN001
+    import io
+
+    from rich.console import Console
+
+    from vizcli.render.tables import DEFAULT_COLUMNS, summary_renderable
+
+    renderable = summary_renderable(result, depth, tuple(columns or DEFAULT_COLUMNS))
+    if output is None:
+        console.show(renderable)
+        return
+    recorder = Console(record=True, width=160, file=io.StringIO())
+    recorder.print(renderable)
+    console.emit_text(recorder.export_text(), output, force)

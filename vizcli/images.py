@@ -1,0 +1,192 @@
+"""One image loader for every command: open, validate, convert and preprocess.
+
+Any file Pillow opens works (first frame of animations, EXIF orientation applied, every
+mode converted to RGB or L). Preprocessing follows the model's weights (resize, center
+crop, normalise); ``Preprocess.with_size`` overrides the crop size. Pillow's
+decompression-bomb limit stays on.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from vizcli.errors import ImageError, UsageError, first_line
+
+if TYPE_CHECKING:
+    import torch
+    from PIL import Image
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
+_SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """Resize the short side, center-crop, scale to [0, 1] and normalise."""
+
+    resize: int | None
+    crop: tuple[int, int]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    interpolation: str = "bilinear"
+    channels: int = 3
+
+    def input_shape(self, batch: int = 1) -> tuple[int, ...]:
+        return (batch, self.channels, *self.crop)
+
+    def with_size(self, size: int) -> Preprocess:
+        """Crop to ``size`` and resize in the weights' resize/crop ratio (256/224)."""
+        if size <= 0:
+            raise UsageError(f"--size must be positive, got {size}")
+        resize = None if self.resize is None else round(size * self.resize / max(self.crop))
+        return replace(self, resize=resize, crop=(size, size))
+
+    def __call__(self, image: Image.Image) -> torch.Tensor:
+        """Return a normalised ``C x H x W`` float tensor."""
+        import torchvision.transforms.functional as F
+        from torchvision.transforms import InterpolationMode
+
+        mode = InterpolationMode(self.interpolation)
+        if self.resize is not None:
+            image = F.resize(image, [self.resize], interpolation=mode, antialias=True)
+        else:
+            image = F.resize(image, list(self.crop), interpolation=mode, antialias=True)
+        image = F.center_crop(image, list(self.crop))
+        tensor = F.to_tensor(image)
+        return F.normalize(tensor, list(self.mean), list(self.std))
+
+    def denormalize(self, tensor: torch.Tensor) -> torch.Tensor:
+        """Undo the normalisation, clamped to [0, 1] (for showing the input)."""
+        import torch
+
+        mean = torch.tensor(self.mean, dtype=tensor.dtype, device=tensor.device)
+        std = torch.tensor(self.std, dtype=tensor.dtype, device=tensor.device)
+        shape = (-1, 1, 1)
+        return (tensor * std.view(shape) + mean.view(shape)).clamp(0, 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "resize": self.resize,
+            "crop": list(self.crop),
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "interpolation": self.interpolation,
+        }
+
+
+IMAGENET_PREPROCESS = Preprocess(
+    resize=256, crop=(224, 224), mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)
+)
+
+
+def preprocess_from_weights(weights: Any) -> Preprocess:
+    """Read resize/crop/mean/std from a torchvision weights member (no download needed)."""
+    transform = weights.transforms()
+    crop = getattr(transform, "crop_size", None)
+    resize = getattr(transform, "resize_size", None)
+    mean = getattr(transform, "mean", None) or IMAGENET_PREPROCESS.mean
+    std = getattr(transform, "std", None) or IMAGENET_PREPROCESS.std
+    interpolation = getattr(transform, "interpolation", None)
+    if crop:
+        crop_hw = (crop[0], crop[-1])
+        resize_short = resize[0] if resize and len(resize) == 1 else None
+        if resize and len(resize) == 2:  # video weights resize to a fixed (H, W)
+            resize_short = min(resize)
+    elif resize:  # segmentation weights only resize the short side
+        crop_hw = (resize[0], resize[0])
+        resize_short = resize[0]
+    else:
+        return IMAGENET_PREPROCESS
+    return Preprocess(
+        resize=resize_short,
+        crop=crop_hw,
+        mean=tuple(mean),
+        std=tuple(std),
+        interpolation=interpolation.value if interpolation is not None else "bilinear",
+    )
+
+
+def load_image(path: str | Path, mode: str = "RGB") -> Image.Image:
+    """Open any image Pillow reads and return it decoded, upright, in ``mode`` (RGB or L)."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    path = Path(path).expanduser()
+    _check_is_file(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                image.seek(0)  # first frame of GIF/WebP/TIFF animations
+                image.load()
+                image = ImageOps.exif_transpose(image)
+                return _convert_mode(image, mode)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(
+            f"{path}: refused to decode, too many pixels for a safe decode ({first_line(exc)})"
+        ) from exc
+    except UnidentifiedImageError as exc:
+        raise ImageError(
+            f"{path} is not an image Pillow can read (unknown format or corrupt)"
+        ) from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageError(f"{path} could not be decoded: {first_line(exc)}") from exc
+
+
+def _check_is_file(path: Path) -> None:
+    if not path.exists():
+        raise UsageError(f"image not found: {path}")
+    if path.is_dir():
+        raise UsageError(f"{path} is a folder; expected an image file")
+    if path.stat().st_size == 0:
+        raise ImageError(f"{path} is an empty file (0 bytes)")
+
+
+def _convert_mode(image: Image.Image, mode: str) -> Image.Image:
+    """Convert every Pillow mode to RGB or L, keeping 16-bit ranges and compositing alpha."""
+    import numpy as np
+    from PIL import Image
+
+    if image.mode in _SIXTEEN_BIT_MODES or image.mode in ("I", "F"):
+        array = np.asarray(image, dtype=np.float64)
+        peak = 65535.0 if image.mode != "F" and array.max() > 255 else 255.0
+        if image.mode == "F" and array.max() <= 1.0:
+            peak = 1.0
+        array = np.clip(array / peak * 255.0, 0, 255).round().astype(np.uint8)
+        image = Image.fromarray(array, mode="L")
+    has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+        image.mode == "P" and "transparency" in image.info
+    )
+    if has_alpha:  # what a viewer shows: the image over a white page
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    return image.convert(mode)
+
+
+def load_tensor(path: str | Path, preprocess: Preprocess) -> torch.Tensor:
+    """Load one image and return a ``1 x C x H x W`` batch ready for the model."""
+    mode = "L" if preprocess.channels == 1 else "RGB"
+    return preprocess(load_image(path, mode)).unsqueeze(0)
+
+
+def find_images(paths: Sequence[str | Path]) -> list[Path]:
+    """Expand folders (sorted, image suffixes only) and keep files as given."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if path.is_dir():
+            found.extend(sorted(p for p in path.iterdir() if _is_image_name(p)))
+        else:
+            _check_is_file(path)
+            found.append(path)
+    if not found:
+        raise UsageError("no images found in " + ", ".join(map(str, paths)))
+    return found
+
+
+def _is_image_name(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES

@@ -1,0 +1,1 @@
+"""Turning computed data into tables, text formats and files. Only this package writes files."""

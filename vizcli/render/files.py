@@ -1,0 +1,51 @@
+"""Writing files so that a reader never sees half a file and nothing is overwritten silently."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+from vizcli.errors import UsageError, VizError
+
+
+def check_writable_target(path: Path, force: bool = False) -> None:
+    """Fail before any work when ``path`` cannot (or must not) be written."""
+    if path.is_dir():
+        raise UsageError(f"output path {path} is a folder; give a file name")
+    if path.exists() and not force:
+        raise UsageError(f"{path} already exists", hint="pass --force to replace it")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise UsageError(f"folder {parent} is not writable")
+
+
+def write_bytes_atomic(path: Path, data: bytes, force: bool = False) -> Path:
+    """Write to a temporary file beside ``path`` and rename it into place."""
+    check_writable_target(path, force)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if force:
+            os.replace(tmp_name, path)
+        else:  # link() fails if the name appeared meanwhile: never clobber
+            os.link(tmp_name, path)
+            os.unlink(tmp_name)
+    except FileExistsError as exc:
+        raise UsageError(f"{path} already exists", hint="pass --force to replace it") from exc
+    except OSError as exc:
+        raise VizError(f"could not write {path}: {exc.strerror or exc}") from exc
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+    return path
+
+
+def write_text_atomic(path: Path, text: str, force: bool = False) -> Path:
+    return write_bytes_atomic(path, text.encode("utf-8"), force)

@@ -1,0 +1,371 @@
+"""Per-layer statistics: torchinfo walks the layers, torch's FLOP counter counts mult-adds.
+
+torchinfo gives the layer hierarchy and shapes. Two of its numbers are replaced: mult-adds
+(torchinfo misses attention and functional matmuls; ``torch.utils.flop_counter`` sees
+every matmul/conv, including ``scaled_dot_product_attention``) and parameter totals and sizes
+(torchinfo drops raw ``nn.Parameter``s held by container modules, e.g. ViT's class token).
+Models are built on the meta device when no weights are loaded, so huge models cost no memory.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from vizcli.errors import InputSpecError, first_line
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from vizcli.models import LoadedModel
+
+SCHEMA = "vizcli.summary/1"
+DTYPES = {
+    "float32": "float32", "float": "float32", "float16": "float16", "half": "float16",
+    "bfloat16": "bfloat16", "float64": "float64", "double": "float64", "int64": "int64",
+    "long": "int64", "int32": "int32", "int": "int32", "int16": "int16", "uint8": "uint8",
+    "bool": "bool",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One forward argument: a shape and a dtype name."""
+
+    shape: tuple[int, ...]
+    dtype: str = "float32"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"shape": list(self.shape), "dtype": self.dtype}
+
+
+@dataclass
+class LayerRow:
+    """One module call, as torchinfo walked it. Counts include the module's children."""
+
+    name: str  # qualified name from named_modules(); "" for the model itself
+    type: str
+    depth: int
+    is_leaf: bool
+    input_shape: list[Any]
+    output_shape: list[Any]
+    kernel_size: list[int] | None
+    params: int
+    own_params: int
+    trainable_params: int
+    mult_adds: int
+    own_mult_adds: int
+    output_bytes: int
+
+
+@dataclass
+class Totals:
+    params: int
+    trainable_params: int
+    non_trainable_params: int
+    mult_adds: int
+    input_bytes: int
+    forward_backward_bytes: int  # every leaf output, kept for backward: x2
+    params_bytes: int
+    buffers_bytes: int
+
+    @property
+    def total_bytes(self) -> int:
+        return self.input_bytes + self.forward_backward_bytes + self.params_bytes
+
+    def to_dict(self) -> dict[str, int]:
+        return {**asdict(self), "total_bytes": self.total_bytes}
+
+
+@dataclass
+class ModelSummary:
+    """Everything ``vizcli summary`` reports; ``to_dict`` is the documented JSON schema."""
+
+    model: dict[str, Any]
+    weights: dict[str, Any]
+    device: str
+    inputs: list[InputSpec]
+    layers: list[LayerRow]
+    totals: Totals
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self, depth: int | None = None) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "model": self.model,
+            "weights": self.weights,
+            "device": self.device,
+            "inputs": [i.to_dict() for i in self.inputs],
+            "depth": depth,
+            "layers": [asdict(r) for r in self.visible_layers(depth)],
+            "totals": self.totals.to_dict(),
+            "notes": self.notes,
+        }
+
+    def visible_layers(self, depth: int | None) -> list[LayerRow]:
+        return [r for r in self.layers if depth is None or r.depth <= depth]
+
+
+# --------------------------------------------------------------------- parsing
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """Parse ``1,3,224,224`` (or ``1x3x224x224``) into a tuple of positive ints."""
+    example = "expected comma-separated positive integers such as 1,3,224,224"
+    separator = "," if "," in text else r"[x×]"
+    parts = [p.strip() for p in re.split(separator, text.strip())] if text.strip() else []
+    if not parts:
+        raise InputSpecError(f"empty --input shape {text!r}", hint=example)
+    dims = []
+    for part in parts:
+        if not re.fullmatch(r"[+-]?\d+", part):
+            raise InputSpecError(f"bad --input {text!r}: {part!r} is not an integer", hint=example)
+        value = int(part)
+        if value <= 0:
+            raise InputSpecError(f"bad --input {text!r}: {value} is not positive", hint=example)
+        if value > 1_000_000:
+            raise InputSpecError(f"bad --input {text!r}: {value} is implausibly large")
+        dims.append(value)
+    return tuple(dims)
+
+
+def parse_dtype(text: str) -> str:
+    name = text.strip().lower().removeprefix("torch.")
+    if name not in DTYPES:
+        raise InputSpecError(
+            f"unknown dtype {text!r}", hint="use one of " + ", ".join(sorted(set(DTYPES.values())))
+        )
+    return DTYPES[name]
+
+
+def input_specs(
+    shapes: Sequence[str] | None, dtypes: Sequence[str] | None, defaults: list[tuple[int, ...]]
+) -> list[InputSpec]:
+    """Combine ``--input`` and ``--dtype`` values (one dtype may serve every input)."""
+    parsed = [parse_shape(s) for s in shapes] if shapes else defaults
+    names = [parse_dtype(d) for d in dtypes] if dtypes else ["float32"]
+    if len(names) == 1:
+        names = names * len(parsed)
+    if len(names) != len(parsed):
+        raise InputSpecError(
+            f"{len(names)} --dtype values for {len(parsed)} inputs",
+            hint="give one --dtype, or one per --input",
+        )
+    return [InputSpec(shape, dtype) for shape, dtype in zip(parsed, names, strict=True)]
+
+
+# --------------------------------------------------------------------- computing
+
+
+def summarize(
+    spec: str,
+    inputs: Sequence[str] | None = None,
+    dtypes: Sequence[str] | None = None,
+    weights: str = "none",
+    device: str = "auto",
+    offline: bool | None = None,
+    image: str | Path | None = None,
+    size: int | None = None,
+) -> ModelSummary:
+    """Summarise a model: one forward pass, no parameter memory when weights are ``none``."""
+    from vizcli.models import resolve_model
+
+    loaded = resolve_model(spec, weights=weights, device=device, offline=offline, meta=True)
+    if size is not None:
+        loaded.preprocess = loaded.preprocess.with_size(size)
+    specs = input_specs(inputs, dtypes, loaded.default_input_shapes)
+    image_tensor = _image_tensor(image, loaded) if image is not None else None
+    if image_tensor is not None:
+        specs = [InputSpec(tuple(image_tensor.shape), "float32")]
+    notes = []
+    try:
+        stats = _walk(loaded, specs, image_tensor)
+    except _MetaUnsupported:
+        notes.append("this model cannot run on the meta device; built for real on the CPU")
+        loaded = resolve_model(spec, weights=weights, device="cpu", offline=offline, meta=False)
+        stats = _walk(loaded, specs, image_tensor)
+    return _assemble(loaded, specs, *stats, notes)
+
+
+def _image_tensor(image: str | Path, loaded: LoadedModel) -> torch.Tensor:
+    from vizcli.images import load_tensor
+
+    return load_tensor(image, loaded.preprocess)
+
+
+class _MetaUnsupported(Exception):
+    """The forward pass needs real data (``.item()``, data-dependent shapes...)."""
+
+
+def _walk(
+    loaded: LoadedModel, specs: list[InputSpec], image: torch.Tensor | None
+) -> tuple[Any, dict[str, int], str]:
+    import torchinfo
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = loaded.model
+    device = next((p.device for p in model.parameters()), loaded.device)
+    tensors = [image.to(device)] if image is not None else [_make_input(s, device) for s in specs]
+    counter = FlopCounterMode(display=False)
+    try:
+        with counter:
+            stats = torchinfo.summary(
+                model, input_data=tensors, depth=10_000, verbose=0, device=device, mode="eval"
+            )
+    except Exception as exc:
+        root = _root_cause(exc)
+        if device.type == "meta" and _is_meta_problem(root):
+            raise _MetaUnsupported from exc
+        shapes = " and ".join(",".join(map(str, s.shape)) for s in specs)
+        raise InputSpecError(
+            f"{loaded.name} cannot run on input {shapes}: {first_line(root)}",
+            hint="check --input (rank, channels, size) against what the model expects",
+        ) from exc
+    flops: dict[str, int] = {}
+    for key, by_op in counter.get_flop_counts().items():
+        if key == "Global":
+            continue
+        _, _, qualified = key.partition(".")
+        flops[qualified] = sum(by_op.values())
+    return stats, flops, str(device)
+
+
+def _make_input(spec: InputSpec, device: torch.device) -> torch.Tensor:
+    import torch
+
+    dtype = getattr(torch, spec.dtype)
+    if device.type == "meta":
+        return torch.empty(spec.shape, dtype=dtype, device=device)
+    if dtype.is_floating_point:
+        return torch.randn(spec.shape, dtype=dtype, device=device)
+    return torch.zeros(spec.shape, dtype=dtype, device=device)
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    seen = set()
+    while (exc.__cause__ or exc.__context__) is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return exc
+
+
+def _is_meta_problem(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, NotImplementedError) or "meta" in text or "data-dependent" in text
+
+
+def _assemble(
+    loaded: LoadedModel,
+    specs: list[InputSpec],
+    stats: Any,
+    flops: dict[str, int],
+    device: str,
+    notes: list[str],
+) -> ModelSummary:
+    model = loaded.model
+    names = {id(m): n for n, m in model.named_modules()}
+    rows: list[LayerRow] = []
+    parents: list[int] = []  # index of each row's parent row, -1 for the root
+    stack: list[int] = []
+    seen_modules: set[int] = set()
+    for info in stats.summary_list:
+        module = info.module
+        first_call = id(module) not in seen_modules
+        seen_modules.add(id(module))
+        params = _count(module.parameters()) if first_call else 0
+        own = _count(module.parameters(recurse=False)) if first_call else 0
+        trainable = _count(p for p in module.parameters() if p.requires_grad) if first_call else 0
+        name = names.get(id(module), info.var_name or "")
+        mult_adds = flops.get(name, 0) // 2 if first_call else 0
+        while stack and rows[stack[-1]].depth >= info.depth:
+            stack.pop()
+        parents.append(stack[-1] if stack else -1)
+        stack.append(len(rows))
+        rows.append(
+            LayerRow(
+                name=name,
+                type=info.class_name,
+                depth=info.depth,
+                is_leaf=not any(True for _ in module.children()),
+                input_shape=_shape_list(info.input_size),
+                output_shape=_shape_list(info.output_size),
+                kernel_size=_kernel_list(info.kernel_size),
+                params=params,
+                own_params=own,
+                trainable_params=trainable,
+                mult_adds=mult_adds,
+                own_mult_adds=mult_adds,
+                output_bytes=int(info.output_bytes or 0),
+            )
+        )
+    for index, parent in enumerate(parents):
+        if parent >= 0:
+            rows[parent].own_mult_adds -= rows[index].mult_adds
+    for row in rows:
+        row.own_mult_adds = max(row.own_mult_adds, 0)
+    return ModelSummary(
+        model={
+            "spec": loaded.spec,
+            "name": loaded.name,
+            "source": loaded.source,
+            "task": loaded.task,
+            "class": type(model).__name__,
+        },
+        weights=loaded.weights.to_dict(),
+        device=device,
+        inputs=specs,
+        layers=rows,
+        totals=_totals(model, specs, rows, flops),
+        notes=notes,
+    )
+
+
+def _totals(
+    model: nn.Module, specs: list[InputSpec], rows: list[LayerRow], flops: dict[str, int]
+) -> Totals:
+    import torch
+
+    params = list(model.parameters())  # shared parameters are listed once
+    total = _count(params)
+    trainable = _count(p for p in params if p.requires_grad)
+    input_bytes = sum(
+        _prod(s.shape) * torch.empty((), dtype=getattr(torch, s.dtype)).element_size()
+        for s in specs
+    )
+    return Totals(
+        params=total,
+        trainable_params=trainable,
+        non_trainable_params=total - trainable,
+        mult_adds=flops.get("", sum(flops.values())) // 2 if flops else 0,
+        input_bytes=input_bytes,
+        forward_backward_bytes=2 * sum(r.output_bytes for r in rows if r.is_leaf),
+        params_bytes=sum(p.numel() * p.element_size() for p in params),
+        buffers_bytes=sum(b.numel() * b.element_size() for b in model.buffers()),
+    )
+
+
+def _count(params: Any) -> int:
+    return sum(p.numel() for p in params)
+
+
+def _prod(shape: Sequence[int]) -> int:
+    result = 1
+    for dim in shape:
+        result *= dim
+    return result
+
+
+def _kernel_list(value: Any) -> list[int] | None:
+    if not value:
+        return None
+    return [int(v) for v in value] if isinstance(value, list | tuple) else [int(value)]
+
+
+def _shape_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return [_shape_list(v) if isinstance(v, list | tuple) else int(v) for v in value]
