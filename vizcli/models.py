@@ -207,7 +207,17 @@ def resolve_model(
     else:
         loaded = _resolve_torchvision(spec, weights, device, offline, meta)
     loaded.model.eval()
+    _resume_gc()
     return loaded
+
+
+def _resume_gc() -> None:
+    """Re-enable a GC the CLI paused for start-up, freezing the imported objects first."""
+    import gc
+
+    if not gc.isenabled():
+        gc.freeze()  # imported modules live forever: keep them out of every later scan
+        gc.enable()
 
 
 def _looks_like_drive(spec: str) -> bool:

@@ -1,0 +1,149 @@
+"""`make bench`: vizcli against its floors and peers, measured side by side in one run.
+
+Each comparison runs the commands interleaved, several times, and reports median wall time
+(and peak RSS of the child process). Targets come from the issues; the last column says
+whether this machine met them today.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+VIZCLI = [PY, "-m", "vizcli"]
+
+FLOOR_RESNET50 = (
+    "import torch, torchvision\n"
+    "m = torchvision.models.resnet50().eval()\n"
+    "with torch.no_grad():\n    m(torch.randn(1, 3, 224, 224))\n"
+)
+TORCHINFO_RESNET50 = (
+    "import torchinfo, torchvision\n"
+    "print(torchinfo.summary(torchvision.models.resnet50(), input_size=(1, 3, 224, 224)))\n"
+)
+TORCHINFO_VIT_H = (
+    "import torchinfo, torchvision\n"
+    "print(torchinfo.summary(torchvision.models.vit_h_14(), input_size=(1, 3, 224, 224)))\n"
+)
+
+
+@dataclass
+class Run:
+    seconds: float
+    peak_mb: float
+
+
+def run_once(cmd: list[str]) -> Run:
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(
+            f"benchmark command failed: {' '.join(cmd)}\n{proc.stderr.read().decode()}"
+        )
+    return Run(elapsed, usage.ru_maxrss / 1024)
+
+
+def measure(commands: dict[str, list[str]], repeats: int) -> dict[str, Run]:
+    """Interleave the commands `repeats` times; median time, max peak RSS."""
+    runs: dict[str, list[Run]] = {name: [] for name in commands}
+    for _ in range(repeats):
+        for name, cmd in commands.items():
+            runs[name].append(run_once(cmd))
+    return {
+        name: Run(statistics.median(r.seconds for r in rs), max(r.peak_mb for r in rs))
+        for name, rs in runs.items()
+    }
+
+
+def report(title: str, results: dict[str, Run]) -> None:
+    print(f"\n{title}")
+    for name, run in results.items():
+        print(f"  {name:<44} {run.seconds:7.3f} s  {run.peak_mb:8.0f} MB peak RSS")
+
+
+def check(label: str, value: float, target: float, unit: str = "x") -> bool:
+    ok = value <= target
+    print(f"  {label:<52} {value:6.2f}{unit}  target <= {target}{unit}  {'ok' if ok else 'MISSED'}")
+    return ok
+
+
+def main() -> int:
+    repeats = int(os.environ.get("BENCH_REPEATS", "5"))
+    results = []
+    print(f"vizcli benchmarks ({repeats} interleaved repeats, median wall time)")
+
+    help_runs = measure(
+        {
+            "vizcli --help": [*VIZCLI, "--help"],
+            "python -c 'import typer, rich'": [PY, "-c", "import typer, rich"],
+        },
+        repeats * 2,
+    )
+    report("Start-up", help_runs)
+    ratio = help_runs["vizcli --help"].seconds / help_runs["python -c 'import typer, rich'"].seconds
+    results.append(check("vizcli --help / import typer, rich", ratio, 1.5))
+
+    summary_runs = measure(
+        {
+            "vizcli summary resnet50": [*VIZCLI, "summary", "resnet50"],
+            "floor: import + build resnet50 + forward": [PY, "-c", FLOOR_RESNET50],
+            "torchinfo script, resnet50": [PY, "-c", TORCHINFO_RESNET50],
+            "floor with the GC off (as vizcli runs)": [
+                PY,
+                "-c",
+                "import gc; gc.disable()\n" + FLOOR_RESNET50,
+            ],
+        },
+        repeats,
+    )
+    report("summary resnet50", summary_runs)
+    ours = summary_runs["vizcli summary resnet50"].seconds
+    results.append(
+        check(
+            "summary resnet50 / floor",
+            ours / summary_runs["floor: import + build resnet50 + forward"].seconds,
+            1.05,
+        )
+    )
+    results.append(
+        check(
+            "summary resnet50 / torchinfo script",
+            ours / summary_runs["torchinfo script, resnet50"].seconds,
+            1.0,
+        )
+    )
+    gc_off = ours / summary_runs["floor with the GC off (as vizcli runs)"].seconds
+    print(f"  {'(information) summary resnet50 / floor with GC off':<52} {gc_off:6.2f}x")
+
+    vit_runs = measure(
+        {
+            "vizcli summary vit_h_14": [*VIZCLI, "summary", "vit_h_14"],
+            "torchinfo script, vit_h_14 (real model)": [PY, "-c", TORCHINFO_VIT_H],
+        },
+        1,
+    )
+    report("summary vit_h_14 (memory)", vit_runs)
+    results.append(
+        check(
+            "vizcli summary vit_h_14 peak RSS",
+            vit_runs["vizcli summary vit_h_14"].peak_mb / 1024,
+            1.2,
+            " GB",
+        )
+    )
+
+    print(f"\n{sum(results)} of {len(results)} targets met")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
