@@ -64,6 +64,8 @@ def test_summary_columns(cli):
     assert result.code == 0, result.stderr
     assert "Kernel" in result.stdout and "Output size" in result.stdout
     assert "3×3" in result.stdout
+    both = cli("summary", f"{TINY}:TinyNet", "--input", "1,3,8,8", "-c", "params_percent,trainable")
+    assert "Params %" in both.stdout and "Trainable" in both.stdout and "100.00%" in both.stdout
 
 
 def test_output_file_is_written_and_never_silently_replaced(cli, tmp_path):
@@ -102,6 +104,7 @@ def test_models_listing(cli):
         (["summary", "resnet18", "--device", "tpu"], 2, "device"),
         (["summary", "resnet18", "--format", "yaml"], 2, "yaml"),
         (["summary", "resnet18", "--bogus"], 2, "No such option"),
+        (["summary", "resnet18", "--columns", "outptu"], 2, "did you mean 'output'"),
         (["models", "--task", "poetry"], 2, "poetry"),
         (["frobnicate"], 2, "frobnicate"),
     ],

@@ -20,7 +20,7 @@ from vizcli.cli.options import (
     SizeOpt,
     WeightsOpt,
 )
-from vizcli.render.columns import Column
+from vizcli.render.columns import Column, parse_columns
 
 
 class SummaryFormat(str, Enum):
@@ -38,8 +38,15 @@ def summary(
         int, typer.Option("--depth", "-d", min=0, help="Show layers down to this depth.")
     ] = 3,
     columns: Annotated[
-        list[Column] | None,
-        typer.Option("--columns", "-c", help="Table columns; repeat the option for several."),
+        list[str] | None,
+        typer.Option(
+            "--columns",
+            "-c",
+            help="Table columns, comma-separated or repeated: "
+            + ", ".join(c.value for c in Column)
+            + ". Default: output,params,mult_adds.",
+            show_default=False,
+        ),
     ] = None,
     format: Annotated[SummaryFormat, typer.Option("--format", "-f")] = SummaryFormat.table,
     image: Annotated[
@@ -61,6 +68,7 @@ def summary(
     from vizcli.render.files import check_writable_target
     from vizcli.summary import summarize
 
+    chosen = parse_columns(columns)
     if output is not None:
         check_writable_target(output, force)
     result = summarize(
@@ -78,7 +86,7 @@ def summary(
     for note in result.notes:
         console.info(f"note: {note}")
     if format is SummaryFormat.table:
-        _print_table(result, depth, columns, output, force)
+        _print_table(result, depth, chosen, output, force)
         return
     from vizcli.render import formats
 
@@ -95,9 +103,9 @@ def _print_table(result, depth, columns, output, force) -> None:  # noqa: ANN001
 
     from rich.console import Console
 
-    from vizcli.render.tables import DEFAULT_COLUMNS, summary_renderable
+    from vizcli.render.tables import summary_renderable
 
-    renderable = summary_renderable(result, depth, tuple(columns or DEFAULT_COLUMNS))
+    renderable = summary_renderable(result, depth, columns)
     if output is None:
         console.show(renderable)
         return
