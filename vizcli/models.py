@@ -101,6 +101,16 @@ class LoadedModel:
     preprocess: Preprocess
     categories: list[str] | None = None
 
+    def describe(self) -> dict[str, Any]:
+        """The model as JSON output and manifests report it."""
+        return {
+            "spec": self.spec,
+            "name": self.name,
+            "source": self.source,
+            "task": self.task,
+            "class": type(self.model).__name__,
+        }
+
     @property
     def default_input_shapes(self) -> list[tuple[int, ...]]:
         """Input shapes the model expects by default (one per forward argument)."""

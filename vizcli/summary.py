@@ -308,13 +308,7 @@ def _assemble(
     for row in rows:
         row.own_mult_adds = max(row.own_mult_adds, 0)
     return ModelSummary(
-        model={
-            "spec": loaded.spec,
-            "name": loaded.name,
-            "source": loaded.source,
-            "task": loaded.task,
-            "class": type(model).__name__,
-        },
+        model=loaded.describe(),
         weights=loaded.weights.to_dict(),
         device=device,
         inputs=specs,

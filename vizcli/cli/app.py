@@ -10,7 +10,12 @@ import typer
 
 from vizcli import __version__
 from vizcli.cli import console
+from vizcli.cli.fmaps_cmd import fmaps
+from vizcli.cli.hist_cmd import hist
+from vizcli.cli.kernels_cmd import kernels
+from vizcli.cli.layers_cmd import layers
 from vizcli.cli.models_cmd import models
+from vizcli.cli.stats_cmd import stats
 from vizcli.cli.summary_cmd import summary
 
 app = typer.Typer(
@@ -21,8 +26,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.command(name="models")(models)
-app.command(name="summary")(summary)
+for command in (models, summary, layers, kernels, fmaps, hist, stats):
+    app.command(name=command.__name__)(command)
 
 
 def _version(value: bool) -> None:

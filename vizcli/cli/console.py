@@ -6,6 +6,7 @@ Consoles are created on first use so that ``vizcli --help`` never pays for impor
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,10 @@ if TYPE_CHECKING:
 def stdout() -> Console:
     from rich.console import Console
 
-    return Console(soft_wrap=False)
+    console = Console(soft_wrap=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = 200  # logs and pipes: never truncate layer names to fit 80 columns
+    return console
 
 
 @functools.cache

@@ -58,3 +58,40 @@ OutputFileOpt = Annotated[
     ),
 ]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Replace an existing output file.")]
+
+ImagesArg = Annotated[
+    list[Path],
+    typer.Argument(help="Image files or folders (every image inside, sorted).", show_default=False),
+]
+LayerOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--layer",
+        "-l",
+        help="Layer name (features.3, layer4.1.conv2) or glob (layer*.conv1); repeat or "
+        "comma-separate. See 'vizcli layers MODEL'.",
+        show_default=False,
+    ),
+]
+TypeOpt = Annotated[
+    list[str] | None,
+    typer.Option("--type", "-t", help="Only layers of this class (Conv2d, ReLU...); repeatable.",
+                 show_default=False),
+]  # fmt: skip
+OutDirOpt = Annotated[
+    Path | None,
+    typer.Option("--out", help="Write PNG files into a new run folder under this folder.",
+                 file_okay=False, show_default=False),
+]  # fmt: skip
+LogdirOpt = Annotated[
+    Path | None,
+    typer.Option("--logdir", help="Write TensorBoard event files into a new run folder under "
+                 "this folder. Default when --out is not given: runs/.", file_okay=False,
+                 show_default=False),
+]  # fmt: skip
+RunOpt = Annotated[
+    str | None,
+    typer.Option("--run", help="Run folder name (default: COMMAND-MODEL, numbered if taken).",
+                 show_default=False),
+]  # fmt: skip
+ImageWeightsOpt = Annotated[str, typer.Option("--weights", "-w", help=WEIGHTS_HELP)]

@@ -97,3 +97,79 @@ def models_renderable(entries: list[ModelEntry]) -> Table:
         table.add_row(entry.name, entry.task, ", ".join(names) or "[dim]none[/dim]")
     table.caption = "default weights in green; --weights DEFAULT picks them"
     return table
+
+
+def layers_renderable(rows: list[LayerRow], model_name: str) -> Table:
+    table = Table(title=f"{model_name}: {len(rows)} layers", box=box.SIMPLE_HEAD)
+    table.add_column("Name (for --layer)", style="bold", no_wrap=True)
+    table.add_column("Type", style="cyan")
+    table.add_column("Output shape")
+    table.add_column("Params", justify="right")
+    for row in rows:
+        table.add_row(row.name, row.type, units.shape(row.output_shape),
+                      units.count(row.params) if row.params else "--")  # fmt: skip
+    return table
+
+
+def kernels_renderable(report: list) -> Table:
+    table = Table(title="kernels", box=box.SIMPLE_HEAD)
+    for header in ("Layer", "Weight shape", "Mode", "Filters", "Images"):
+        table.add_column(header)
+    for item in report:
+        table.add_row(item.name, units.shape(item.weight_shape), item.mode,
+                      str(item.filters_shown), str(item.images))  # fmt: skip
+    return table
+
+
+def fmaps_renderable(report: list) -> Table:
+    table = Table(title="feature maps", box=box.SIMPLE_HEAD)
+    for header in ("Image", "Layer", "Output shape", "Channels", "Grid (H×W)"):
+        table.add_column(header)
+    for item in report:
+        grid = units.shape(list(item.grid)) if item.grid else f"[dim]{item.note}[/dim]"
+        table.add_row(
+            item.image, item.name, units.shape(item.shape), str(item.channels_shown), grid
+        )
+    return table
+
+
+def _num(value: float | None) -> str:
+    return "--" if value is None else f"{value:.3g}"
+
+
+def hist_renderable(rows: list) -> Table:
+    with_grads = any(r.grads is not None for r in rows)
+    table = Table(title=f"{len(rows)} parameter tensors", box=box.SIMPLE_HEAD)
+    for header in ("Parameter", "Shape", "Mean", "Std", "Min", "Max", "Norm"):
+        left = header in ("Parameter", "Shape")
+        table.add_column(header, justify="left" if left else "right", no_wrap=header == "Parameter")
+    if with_grads:
+        table.add_column("Grad norm", justify="right")
+    for row in rows:
+        w = row.weights.to_dict()
+        cells = [
+            row.name,
+            units.shape(w["shape"]),
+            *(_num(w[k]) for k in ("mean", "std", "min", "max", "norm")),
+        ]
+        if with_grads:
+            cells.append(_num(row.grads.to_dict()["norm"]) if row.grads else "--")
+        table.add_row(*cells)
+    return table
+
+
+def stats_renderable(rows: list) -> Table:
+    table = Table(title="layer health", box=box.SIMPLE_HEAD)
+    for header in ("Layer", "Type", "Mean", "Std", "Min", "Max", "Zeros", "Out-grad norm",
+                   "Param-grad norm", "Flags"):  # fmt: skip
+        table.add_column(
+            header, justify="left" if header in ("Layer", "Type", "Flags") else "right"
+        )
+    for row in rows:
+        a = row.activations.to_dict()
+        zeros = "--" if a["zero_fraction"] is None else f"{a['zero_fraction']:.0%}"
+        flags = "[bold red]" + "; ".join(row.flags) + "[/bold red]" if row.flags else ""
+        values = [_num(a[k]) for k in ("mean", "std", "min", "max")]
+        grads = [_num(row.output_grad_norm), _num(row.param_grad_norm)]
+        table.add_row(row.name, row.type, *values, zeros, *grads, flags)
+    return table

@@ -1,0 +1,41 @@
+"""What computations hand to the sinks: named images, histograms, scalars and text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+@dataclass
+class Image:
+    tag: str  # "fmaps/features.0", "kernels/conv1"
+    pixels: np.ndarray  # H x W x 3, uint8
+    step: int = 0
+    label: str | None = None  # e.g. the input image's name, used in PNG file names
+
+
+@dataclass
+class Histogram:
+    tag: str
+    values: Any  # tensor or array; only its values matter
+    step: int = 0
+
+
+@dataclass
+class Scalar:
+    tag: str
+    value: float
+    step: int = 0
+
+
+@dataclass
+class Text:
+    tag: str
+    text: str
+    step: int = 0
+
+
+Artifact = Image | Histogram | Scalar | Text

@@ -1,0 +1,46 @@
+"""Steps every picture-making command shares: build the model, open the sinks, report."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from vizcli.cli import console
+
+if TYPE_CHECKING:
+    from vizcli.models import LoadedModel
+    from vizcli.render.sinks import RunOutputs
+
+
+def load_model(model: str, weights: str, device: str, offline: bool) -> LoadedModel:
+    """Build a real model and say loudly when its weights are random."""
+    from vizcli.models import resolve_model
+
+    loaded = resolve_model(model, weights=weights, device=device, offline=offline)
+    if loaded.weights.warning:
+        console.warn(loaded.weights.warning)
+    if not loaded.weights.pretrained:
+        console.warn("RANDOM weights: these pictures show an untrained network")
+    else:
+        console.info(f"weights: {loaded.weights.describe()}")
+    return loaded
+
+
+def open_outputs(
+    command: str,
+    loaded: LoadedModel,
+    inputs: Sequence[Path | str],
+    out: Path | None,
+    logdir: Path | None,
+    run: str | None,
+) -> RunOutputs:
+    from vizcli.render.sinks import RunInfo, RunOutputs
+
+    info = RunInfo(command, loaded.describe(), loaded.weights.to_dict(), [str(i) for i in inputs])
+    return RunOutputs(info, out=out, logdir=logdir, run=run)
+
+
+def report_outputs(outputs: RunOutputs) -> None:
+    for line in outputs.summary_lines():
+        console.info(line)

@@ -1,0 +1,68 @@
+"""``vizcli fmaps``: feature maps of chosen layers for one or more images."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from vizcli.cli import common, console
+from vizcli.cli.options import (
+    DeviceOpt,
+    ImagesArg,
+    ImageWeightsOpt,
+    LayerOpt,
+    LogdirOpt,
+    ModelArg,
+    OfflineOpt,
+    OutDirOpt,
+    RunOpt,
+    SizeOpt,
+    TypeOpt,
+)
+
+
+def fmaps(
+    model: ModelArg,
+    images: ImagesArg,
+    layer: LayerOpt = None,
+    type: TypeOpt = None,
+    max_channels: Annotated[
+        int, typer.Option(min=1, help="At most this many channels per map.")
+    ] = 64,
+    colormap: Annotated[str, typer.Option(help="gray, viridis, inferno, jet or bwr.")] = "viridis",
+    cell_size: Annotated[
+        int, typer.Option(min=0, help="Upscale small maps to about this many pixels (0: as is).")
+    ] = 0,
+    size: SizeOpt = None,
+    weights: ImageWeightsOpt = "auto",
+    device: DeviceOpt = "auto",
+    offline: OfflineOpt = False,
+    out: OutDirOpt = None,
+    logdir: LogdirOpt = None,
+    run: RunOpt = None,
+) -> None:
+    """Feature maps from one forward pass per image (default: every Conv2d)."""
+    from vizcli.fmaps import FmapOptions, feature_maps
+    from vizcli.images import find_images
+    from vizcli.layers import default_feature_layers, select_layers
+    from vizcli.render.colormaps import lookup_table
+
+    lookup_table(colormap)
+    paths = find_images(images)
+    loaded = common.load_model(model, weights, device, offline)
+    if size is not None:
+        loaded.preprocess = loaded.preprocess.with_size(size)
+    explicit = bool(layer or type)
+    chosen = (
+        select_layers(loaded.model, layer, type)
+        if explicit
+        else default_feature_layers(loaded.model)
+    )
+    options = FmapOptions(max_channels, colormap, cell_size)
+    with common.open_outputs("fmaps", loaded, paths, out, logdir, run) as outputs:
+        report = feature_maps(loaded, paths, chosen, options, outputs.write, strict=explicit)
+    from vizcli.render.tables import fmaps_renderable
+
+    console.show(fmaps_renderable(report))
+    common.report_outputs(outputs)

@@ -1,0 +1,55 @@
+"""``vizcli hist``: histograms of every parameter (and its gradient, given an image)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from vizcli.cli import common, console
+from vizcli.cli.models_cmd import ListFormat
+from vizcli.cli.options import (
+    DeviceOpt,
+    ImageWeightsOpt,
+    LogdirOpt,
+    ModelArg,
+    OfflineOpt,
+    RunOpt,
+)
+
+
+def hist(
+    model: ModelArg,
+    image: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Also histogram the gradients of this image's top class score.", show_default=False
+        ),
+    ] = None,  # fmt: skip
+    format: Annotated[ListFormat, typer.Option("--format", "-f")] = ListFormat.table,
+    weights: ImageWeightsOpt = "auto",
+    device: DeviceOpt = "auto",
+    offline: OfflineOpt = False,
+    logdir: LogdirOpt = None,
+    run: RunOpt = None,
+) -> None:
+    """Parameter (and gradient) histograms to TensorBoard; statistics in the terminal."""
+    from vizcli.hist import parameter_histograms
+    from vizcli.images import find_images
+
+    paths = find_images([image]) if image is not None else []
+    loaded = common.load_model(model, weights, device, offline)
+    with common.open_outputs("hist", loaded, paths, None, logdir, run) as outputs:
+        rows = parameter_histograms(loaded, paths[0] if paths else None, outputs.write)
+    if format is ListFormat.json:
+        from vizcli.render.formats import to_json
+
+        data = {"model": loaded.describe(), "weights": loaded.weights.to_dict(),
+                "parameters": [r.to_dict() for r in rows]}  # fmt: skip
+        console.emit_text(to_json(data), None, False)
+    else:
+        from vizcli.render.tables import hist_renderable
+
+        console.show(hist_renderable(rows))
+    common.report_outputs(outputs)

@@ -1,0 +1,78 @@
+"""``vizcli kernels``: convolution filters as image grids, to TensorBoard and/or PNG."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated
+
+import typer
+
+from vizcli.cli import common, console
+from vizcli.cli.options import (
+    DeviceOpt,
+    ImageWeightsOpt,
+    LayerOpt,
+    LogdirOpt,
+    ModelArg,
+    OfflineOpt,
+    OutDirOpt,
+    RunOpt,
+    TypeOpt,
+)
+
+
+class KernelMode(str, Enum):
+    auto = "auto"
+    rgb = "rgb"
+    mean = "mean"
+    filters = "filters"
+
+
+def kernels(
+    model: ModelArg,
+    layer: LayerOpt = None,
+    type: TypeOpt = None,
+    mode: Annotated[
+        KernelMode,
+        typer.Option(
+            help="rgb: 3-channel filters in colour; mean: filters averaged over input "
+            "channels; filters: one grid per filter; auto: rgb where possible."
+        ),
+    ] = KernelMode.auto,  # fmt: skip
+    max_filters: Annotated[
+        int, typer.Option(min=1, help="At most this many filters per layer.")
+    ] = 64,
+    cell_size: Annotated[
+        int, typer.Option(min=1, help="Upscale kernels to about this many pixels.")
+    ] = 32,
+    colormap: Annotated[str, typer.Option(help="Colormap for signed weights.")] = "bwr",
+    weights: ImageWeightsOpt = "auto",
+    device: DeviceOpt = "auto",
+    offline: OfflineOpt = False,
+    out: OutDirOpt = None,
+    logdir: LogdirOpt = None,
+    run: RunOpt = None,
+) -> None:
+    """Draw convolution weights (default: every conv layer)."""
+    from vizcli.kernels import KernelOptions, kernel_images
+    from vizcli.layers import conv_layers, select_layers
+    from vizcli.render.colormaps import lookup_table
+
+    lookup_table(colormap)  # reject a bad name before any work
+    loaded = common.load_model(model, weights, device, offline)
+    chosen = (
+        select_layers(loaded.model, layer, type) if layer or type else conv_layers(loaded.model)
+    )
+    if not chosen:
+        from vizcli.errors import UsageError
+
+        raise UsageError(f"{model} has no convolution layers")
+    options = KernelOptions(mode.value, max_filters, cell_size, colormap)  # type: ignore[arg-type]
+    report: list = []
+    with common.open_outputs("kernels", loaded, [], out, logdir, run) as outputs:
+        for image in kernel_images(chosen, options, report):
+            outputs.write(image)
+    from vizcli.render.tables import kernels_renderable
+
+    console.show(kernels_renderable(report))
+    common.report_outputs(outputs)

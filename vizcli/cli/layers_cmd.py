@@ -1,0 +1,42 @@
+"""``vizcli layers``: the names ``--layer`` accepts, with types, output shapes and params."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from vizcli.cli import console
+from vizcli.cli.models_cmd import ListFormat
+from vizcli.cli.options import InputOpt, ModelArg, TypeOpt
+
+
+def layers(
+    model: ModelArg,
+    type: TypeOpt = None,
+    input: InputOpt = None,
+    format: Annotated[ListFormat, typer.Option("--format", "-f")] = ListFormat.table,
+) -> None:
+    """List every layer's qualified name, type, output shape and parameter count."""
+    from vizcli.render.formats import to_json
+    from vizcli.summary import summarize
+
+    result = summarize(model, inputs=input)
+    wanted = {t.strip().lower() for raw in type or [] for t in raw.split(",") if t.strip()}
+    rows = [r for r in result.layers if r.name and (not wanted or r.type.lower() in wanted)]
+    if wanted and not rows:
+        from vizcli.errors import UsageError, suggest
+
+        present = sorted({r.type for r in result.layers})
+        raise UsageError(
+            f"no layer of type {', '.join(sorted(wanted))} in {model}",
+            hint=suggest(next(iter(wanted)), present) or "types: " + ", ".join(present[:8]),
+        )
+    if format is ListFormat.json:
+        keys = ("name", "type", "output_shape", "params", "is_leaf")
+        data = [{k: getattr(r, k) for k in keys} for r in rows]
+        console.emit_text(to_json(data), None, False)
+        return
+    from vizcli.render.tables import layers_renderable
+
+    console.show(layers_renderable(rows, result.model["name"]))

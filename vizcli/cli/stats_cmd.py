@@ -1,0 +1,73 @@
+"""``vizcli stats``: per-layer activation and gradient health, with problems flagged."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from vizcli.cli import common, console
+from vizcli.cli.models_cmd import ListFormat
+from vizcli.cli.options import (
+    DeviceOpt,
+    ImagesArg,
+    ImageWeightsOpt,
+    LayerOpt,
+    LogdirOpt,
+    ModelArg,
+    OfflineOpt,
+    RunOpt,
+    TypeOpt,
+)
+
+
+def stats(
+    model: ModelArg,
+    images: ImagesArg,
+    layer: LayerOpt = None,
+    type: TypeOpt = None,
+    format: Annotated[ListFormat, typer.Option("--format", "-f")] = ListFormat.table,
+    dead: Annotated[
+        float, typer.Option(help="Flag layers with more zeros than this fraction.")
+    ] = 0.9,
+    vanishing: Annotated[float, typer.Option(help="Flag output-gradient norms below this.")] = 1e-7,
+    exploding: Annotated[float, typer.Option(help="Flag output-gradient norms above this.")] = 1e3,
+    batch_size: Annotated[int, typer.Option(min=1, help="Images per forward pass.")] = 8,
+    weights: ImageWeightsOpt = "auto",
+    device: DeviceOpt = "auto",
+    offline: OfflineOpt = False,
+    logdir: LogdirOpt = None,
+    run: RunOpt = None,
+) -> None:
+    """Activation mean/std/min/max, dead units, NaN/Inf and gradient norms per layer."""
+    from vizcli.images import find_images
+    from vizcli.layers import named_layers, select_layers
+    from vizcli.stats import Thresholds, layer_health
+
+    paths = find_images(images)
+    loaded = common.load_model(model, weights, device, offline)
+    if layer or type:
+        chosen = select_layers(loaded.model, layer, type)
+    else:
+        chosen = {n: m for n, m in named_layers(loaded.model).items() if not any(m.children())}
+    limits = Thresholds(dead, vanishing, exploding)
+    with common.open_outputs("stats", loaded, paths, None, logdir, run) as outputs:
+        rows = layer_health(loaded, paths, chosen, outputs.write, limits, batch_size)
+    if format is ListFormat.json:
+        from vizcli.render.formats import to_json
+
+        data = {
+            "model": loaded.describe(),
+            "weights": loaded.weights.to_dict(),
+            "images": [str(p) for p in paths],
+            "layers": [r.to_dict() for r in rows],
+        }
+        console.emit_text(to_json(data), None, False)
+    else:
+        from vizcli.render.tables import stats_renderable
+
+        console.show(stats_renderable(rows))
+    flagged = [r for r in rows if r.flags]
+    if flagged:
+        console.warn(f"{len(flagged)} of {len(rows)} layers flagged")
+    common.report_outputs(outputs)

@@ -1,0 +1,118 @@
+"""Feature maps: one forward pass per image, each chosen layer's output drawn as it appears.
+
+The hook callback turns the output into a grid and hands it on at once, so memory holds one
+layer's maps at a time, never all of them (vgg16 has 13 conv outputs, 1.2 GB at fp32 for 16
+images).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from vizcli import artifacts
+from vizcli.errors import UsageError
+from vizcli.render import grids
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from vizcli.models import LoadedModel
+
+Emit = Callable[[artifacts.Artifact], None]
+
+
+@dataclass(frozen=True)
+class FmapOptions:
+    max_channels: int = 64
+    colormap: str = "viridis"
+    cell_size: int = 0  # upscale small maps (nearest) to about this many pixels; 0 keeps size
+
+
+@dataclass
+class FmapLayer:
+    """One layer's output for one image (for the terminal table)."""
+
+    image: str
+    name: str
+    shape: list[int]
+    channels_shown: int
+    grid: tuple[int, int] | None  # (H, W) of the image written; None when skipped
+    note: str = ""
+
+
+def as_maps(output: torch.Tensor) -> torch.Tensor | None:
+    """First batch item as ``C x H x W`` maps, or None when the output is not image-like.
+
+    ``B x C x H x W`` is used as it is; ViT tokens ``B x N x D`` become ``D x h x w`` when
+    ``N`` (or ``N - 1``, dropping the class token) is a square.
+    """
+    sample = output[0]
+    if sample.dim() == 3 and min(sample.shape[-2:]) > 1:
+        return sample
+    if sample.dim() == 2:
+        tokens, _ = sample.shape
+        for skip in (0, 1):
+            side = math.isqrt(tokens - skip)
+            if side > 1 and side * side == tokens - skip:
+                return sample[skip:].T.reshape(-1, side, side)
+    return None
+
+
+def feature_maps(
+    loaded: LoadedModel,
+    images: Sequence[Path],
+    layers: dict[str, nn.Module],
+    options: FmapOptions,
+    emit: Emit,
+    strict: bool = True,
+) -> list[FmapLayer]:
+    """Draw every chosen layer's output for every image; ``strict`` rejects non-image outputs."""
+    import torch
+
+    from vizcli.hooks import capture
+    from vizcli.images import load_tensor
+
+    model, preprocess = loaded.model, loaded.preprocess
+    device = next((p.device for p in model.parameters()), loaded.device)
+    report: list[FmapLayer] = []
+    for step, path in enumerate(images):
+        batch = load_tensor(path, preprocess).to(device)
+        label = path.stem
+        emit(artifacts.Image("input", _input_pixels(batch[0], preprocess), step, label))
+
+        def on_output(
+            name: str, output: torch.Tensor, step: int = step, label: str = label
+        ) -> None:
+            maps = as_maps(output.detach())
+            shape = list(output.shape)
+            if maps is None:
+                if strict:
+                    raise UsageError(
+                        f"layer {name!r} outputs {tuple(shape)}, not an image-like tensor",
+                        hint="pick a convolutional layer; see 'vizcli layers MODEL'",
+                    )
+                report.append(FmapLayer(label, name, shape, 0, None, "not image-like; skipped"))
+                return
+            maps = maps[: options.max_channels].float().cpu()
+            pixels = grids.map_grid(maps, options.colormap, "each", options.cell_size)
+            emit(artifacts.Image(f"fmaps/{name}", pixels, step, label))
+            report.append(FmapLayer(label, name, shape, maps.shape[0], pixels.shape[:2]))
+
+        with capture(model, layers, on_output), torch.no_grad():
+            model.eval()
+            model(batch)
+    return report
+
+
+def _input_pixels(tensor: torch.Tensor, preprocess) -> object:  # noqa: ANN001
+    import torch
+
+    image = preprocess.denormalize(tensor.float().cpu())
+    if image.shape[0] == 1:
+        image = image.expand(3, -1, -1)
+    return image.mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()

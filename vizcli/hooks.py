@@ -1,0 +1,87 @@
+"""Hook capture as context managers that always clean up after themselves.
+
+Every hook vizcli registers goes through :func:`capture`. Handles are removed, and each
+module's ``training`` flag and each parameter's ``requires_grad`` restored, on success,
+on error and on Ctrl-C alike.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+OutputCallback = Callable[[str, "torch.Tensor"], None]
+
+
+@contextlib.contextmanager
+def preserved_state(model: nn.Module) -> Iterator[nn.Module]:
+    """Restore every module's training flag and every parameter's requires_grad on exit."""
+    modes = [(m, m.training) for m in model.modules()]
+    grads = [(p, p.requires_grad) for p in model.parameters()]
+    try:
+        yield model
+    finally:
+        for module, mode in modes:
+            module.training = mode
+        for param, flag in grads:
+            param.requires_grad_(flag)
+
+
+def first_tensor(value: Any) -> torch.Tensor | None:
+    """The tensor a layer produced: itself, or the first tensor in a tuple/list/dict output."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, Mapping):
+        value = list(value.values())
+    if isinstance(value, list | tuple):
+        for item in value:
+            found = first_tensor(item)
+            if found is not None:
+                return found
+    return None
+
+
+@contextlib.contextmanager
+def capture(
+    model: nn.Module,
+    layers: Mapping[str, nn.Module],
+    on_output: OutputCallback,
+) -> Iterator[None]:
+    """Call ``on_output(name, tensor)`` as each chosen layer produces its output.
+
+    The callback runs inside the forward pass, before later (possibly in-place) layers touch
+    the tensor, so it can render or reduce the map and let it go: nothing is hoarded.
+    """
+    handles = []
+
+    def make_hook(name: str) -> Callable[..., None]:
+        def hook(module: nn.Module, args: Any, output: Any) -> None:
+            tensor = first_tensor(output)
+            if tensor is not None:
+                on_output(name, tensor)
+
+        return hook
+
+    try:
+        for name, module in layers.items():
+            handles.append(module.register_forward_hook(make_hook(name)))
+        with preserved_state(model):
+            yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def has_hooks(model: nn.Module) -> bool:
+    """True if any module still holds a forward, forward-pre or backward hook."""
+    return any(
+        m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or m._backward_pre_hooks
+        for m in model.modules()
+    )

@@ -1,0 +1,261 @@
+"""Output sinks: PNG files and TensorBoard event files behind one small interface.
+
+Each invocation writes into a fresh run folder (``<dir>/<command>-<model>``, numbered if taken)
+that is built under a hidden temporary name and renamed into place only when the run succeeds:
+an error or Ctrl-C leaves nothing behind, and nothing that existed is ever overwritten. Every
+run folder gets a ``manifest.json`` listing what was written.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sys
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vizcli import artifacts
+from vizcli.errors import UsageError, VizError
+from vizcli.render.files import write_bytes_atomic
+
+MANIFEST = "manifest.json"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name(text: str, limit: int = 120) -> str:
+    """A file name from a tag: no separators, no leading dots, no '..', bounded length."""
+    name = _UNSAFE.sub("_", text.replace("/", "__")).strip("._") or "unnamed"
+    return name[:limit]
+
+
+@dataclass
+class RunInfo:
+    """What every artifact records about the run (TensorBoard text and manifest)."""
+
+    command: str
+    model: dict[str, Any]
+    weights: dict[str, Any]
+    inputs: list[str] = field(default_factory=list)
+    command_line: str = field(default_factory=lambda: " ".join(["vizcli", *sys.argv[1:]]))
+
+    def markdown(self) -> str:
+        weights = self.weights.get("name") or self.weights.get("path") or "none (random init)"
+        lines = [
+            f"**command**: `{self.command_line}`",
+            f"**model**: {self.model.get('name')} ({self.model.get('class')})",
+            f"**weights**: {weights}" + ("" if self.weights.get("pretrained") else " — RANDOM"),
+        ]
+        if self.inputs:
+            lines.append("**inputs**: " + ", ".join(self.inputs))
+        return "  \n".join(lines)
+
+
+class Sink(ABC):
+    """Receives artifacts; ``records`` lists what it wrote, for the manifest."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.records: list[dict[str, Any]] = []
+
+    @abstractmethod
+    def write(self, item: artifacts.Artifact) -> None: ...
+
+    def close(self) -> None:  # noqa: B027 - optional for sinks with nothing to flush
+        pass
+
+
+class PngSink(Sink):
+    """One PNG per image artifact, named from its tag (and step when there are several)."""
+
+    kind = "png"
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(folder)
+        self._used: set[str] = set()
+
+    def write(self, item: artifacts.Artifact) -> None:
+        if not isinstance(item, artifacts.Image):
+            return
+        import io
+
+        from PIL import Image
+
+        if item.label:
+            base = safe_name(f"{item.label}/{item.tag}")
+        else:
+            base = safe_name(item.tag) + (f"_{item.step}" if item.step else "")
+        name, counter = f"{base}.png", 2
+        while name in self._used:  # two tags that sanitise alike never collide
+            name, counter = f"{base}-{counter}.png", counter + 1
+        self._used.add(name)
+        buffer = io.BytesIO()
+        Image.fromarray(item.pixels).save(buffer, format="PNG", compress_level=1)
+        write_bytes_atomic(self.folder / name, buffer.getvalue())
+        height, width = item.pixels.shape[:2]
+        self.records.append(
+            {"kind": "image", "tag": item.tag, "step": item.step, "file": name,
+             "width": width, "height": height}
+        )  # fmt: skip
+
+
+class TensorBoardSink(Sink):
+    """torch.utils.tensorboard's SummaryWriter, with a C CRC32C when one is installed."""
+
+    kind = "tensorboard"
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(folder)
+        from vizcli.render import fastcrc
+
+        fastcrc.install()
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(log_dir=str(folder), max_queue=1000, flush_secs=3600)
+
+    def write(self, item: artifacts.Artifact) -> None:
+        record: dict[str, Any] = {"tag": item.tag, "step": item.step}
+        if isinstance(item, artifacts.Image):
+            self.writer.add_image(item.tag, item.pixels, item.step, dataformats="HWC")
+            height, width = item.pixels.shape[:2]
+            record.update(kind="image", width=width, height=height)
+        elif isinstance(item, artifacts.Histogram):
+            self.writer.add_histogram(item.tag, item.values, item.step)
+            record.update(kind="histogram")
+        elif isinstance(item, artifacts.Scalar):
+            self.writer.add_scalar(item.tag, item.value, item.step)
+            record.update(kind="scalar")
+        else:
+            self.writer.add_text(item.tag, item.text, item.step)
+            record.update(kind="text")
+        self.records.append(record)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class RunOutputs:
+    """Fan artifacts out to the sinks of one run; commit or discard the run folders."""
+
+    def __init__(
+        self,
+        info: RunInfo,
+        out: Path | None = None,
+        logdir: Path | None = None,
+        run: str | None = None,
+    ) -> None:
+        if out is None and logdir is None:
+            logdir = Path("runs")  # SummaryWriter's convention
+        self.info = info
+        self.roots = {kind: root for kind, root in (("png", out), ("tensorboard", logdir)) if root}
+        for root in self.roots.values():
+            _check_output_root(root)
+        self.name = _run_name(
+            run or f"{info.command}-{info.model.get('name', 'model')}", self.roots
+        )
+        self.sinks: list[Sink] = []
+        self.finals: dict[str, Path] = {}
+        self.started = time.time()
+
+    def __enter__(self) -> RunOutputs:
+        try:
+            for kind, root in self.roots.items():
+                final = root / self.name
+                staging = root / f".{self.name}.partial"
+                shutil.rmtree(staging, ignore_errors=True)
+                staging.mkdir(parents=True)
+                self.finals[kind] = final
+                self.sinks.append(PngSink(staging) if kind == "png" else TensorBoardSink(staging))
+        except BaseException:
+            self._discard()
+            raise
+        self.write(artifacts.Text("vizcli/run", self.info.markdown()))
+        return self
+
+    def write(self, item: artifacts.Artifact) -> None:
+        for sink in self.sinks:
+            sink.write(item)
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is not None:
+            self._discard()
+            return
+        try:
+            for sink in self.sinks:
+                sink.close()
+                _write_manifest(sink, self.info, time.time() - self.started)
+            for sink in self.sinks:
+                final = self.finals[sink.kind]  # type: ignore[attr-defined]
+                if final.exists():
+                    raise UsageError(f"{final} appeared while this run was writing; kept it")
+                sink.folder.rename(final)
+                sink.folder = final
+        except BaseException:
+            self._discard()
+            raise
+
+    def _discard(self) -> None:
+        for sink in self.sinks:
+            if isinstance(sink, TensorBoardSink):
+                sink.writer.close()
+            shutil.rmtree(sink.folder, ignore_errors=True)
+
+    def summary_lines(self) -> list[str]:
+        """Where results went, and how to look at them, for the terminal."""
+        lines = []
+        for sink in self.sinks:
+            images = sum(1 for r in sink.records if r["kind"] == "image")
+            if isinstance(sink, PngSink):
+                lines.append(f"wrote {images} PNG files to {sink.folder}/")
+            else:
+                others = len(sink.records) - images
+                lines.append(
+                    f"wrote {images} images and {others} other records to {sink.folder}/ "
+                    f"(TensorBoard); view with: tensorboard --logdir {sink.folder.parent}"
+                )
+        return lines
+
+    @property
+    def folders(self) -> dict[str, Path]:
+        return {sink.kind: sink.folder for sink in self.sinks}  # type: ignore[attr-defined]
+
+
+def _check_output_root(root: Path) -> None:
+    if root.exists() and not root.is_dir():
+        raise UsageError(f"output path {root} is a file, not a folder")
+    probe = root
+    while not probe.exists():
+        probe = probe.parent
+    import os
+
+    if not os.access(probe, os.W_OK):
+        raise UsageError(f"output folder {probe} is not writable")
+
+
+def _run_name(base: str, roots: dict[str, Path]) -> str:
+    base = safe_name(base, limit=80)
+    name, counter = base, 2
+    while any((root / name).exists() for root in roots.values()):
+        name, counter = f"{base}-{counter}", counter + 1
+    return name
+
+
+def _write_manifest(sink: Sink, info: RunInfo, seconds: float) -> None:
+    manifest = {
+        "schema": "vizcli.manifest/1",
+        "command": info.command,
+        "command_line": info.command_line,
+        "model": info.model,
+        "weights": info.weights,
+        "inputs": info.inputs,
+        "sink": sink.kind,  # type: ignore[attr-defined]
+        "seconds": round(seconds, 3),
+        "artifacts": sink.records,
+    }
+    try:
+        write_bytes_atomic(sink.folder / MANIFEST, json.dumps(manifest, indent=2).encode())
+    except OSError as exc:
+        raise VizError(f"could not write the manifest in {sink.folder}: {exc}") from exc

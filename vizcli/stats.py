@@ -1,0 +1,145 @@
+"""Per-layer health check: activation statistics, dead units, NaN/Inf and gradient norms.
+
+Forward hooks reduce each output on the spot; tensor hooks on the same outputs collect the
+output gradients of one backward pass (the top class score of each image); parameter
+gradients come from ``torch.autograd.grad``, so the caller's ``.grad`` fields stay untouched.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from vizcli import artifacts
+from vizcli.tensorstats import RunningStats, top_class_score
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from vizcli.models import LoadedModel
+
+Emit = Callable[[artifacts.Artifact], None]
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    dead_fraction: float = 0.9  # more zeros than this: dead units
+    vanishing: float = 1e-7  # output-gradient norm below this
+    exploding: float = 1e3  # output-gradient norm above this
+
+
+@dataclass
+class LayerHealth:
+    name: str
+    type: str
+    activations: RunningStats = field(default_factory=RunningStats)
+    output_grad_sq: float = 0.0
+    param_grad_sq: float = 0.0
+    has_output_grad: bool = False
+    has_params: bool = False
+    flags: list[str] = field(default_factory=list)
+
+    @property
+    def output_grad_norm(self) -> float | None:
+        return math.sqrt(self.output_grad_sq) if self.has_output_grad else None
+
+    @property
+    def param_grad_norm(self) -> float | None:
+        return math.sqrt(self.param_grad_sq) if self.has_params else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.type,
+            "activations": self.activations.to_dict(),
+            "output_grad_norm": self.output_grad_norm,
+            "param_grad_norm": self.param_grad_norm,
+            "flags": self.flags,
+        }
+
+
+def layer_health(
+    loaded: LoadedModel,
+    images: Sequence[Path],
+    layers: dict[str, nn.Module],
+    emit: Emit,
+    thresholds: Thresholds = Thresholds(),
+    batch_size: int = 8,
+) -> list[LayerHealth]:
+    """Run every image once forward and backward; return one row per layer, with flags."""
+    import torch
+
+    from vizcli.hooks import capture
+    from vizcli.images import load_tensor
+
+    model = loaded.model
+    device = next((p.device for p in model.parameters()), loaded.device)
+    rows = {name: LayerHealth(name, type(module).__name__) for name, module in layers.items()}
+    params = {name: [p for p in m.parameters(recurse=False)] for name, m in layers.items()}
+    all_params = [p for plist in params.values() for p in plist]
+
+    def on_output(name: str, output: torch.Tensor) -> None:
+        row = rows[name]
+        row.activations.add(output)
+        if output.requires_grad:
+
+            def on_grad(grad: torch.Tensor, row: LayerHealth = row) -> None:
+                row.has_output_grad = True
+                row.output_grad_sq += float(grad.detach().double().pow(2).sum())
+
+            output.register_hook(on_grad)
+
+    for start in range(0, len(images), batch_size):
+        batch = torch.cat(
+            [load_tensor(p, loaded.preprocess) for p in images[start : start + batch_size]]
+        )
+        with capture(model, layers, on_output), torch.enable_grad():
+            model.eval()
+            for param in model.parameters():
+                param.requires_grad_(True)
+            score = top_class_score(model(batch.to(device)))
+            grads = torch.autograd.grad(score, all_params, allow_unused=True) if all_params else ()
+        grad_iter = iter(grads)
+        for name, plist in params.items():
+            for _ in plist:
+                grad = next(grad_iter)
+                rows[name].has_params = True
+                if grad is not None:
+                    rows[name].param_grad_sq += float(grad.double().pow(2).sum())
+
+    result = list(rows.values())
+    for row in result:
+        row.flags = _flags(row, thresholds)
+        _emit_scalars(row, emit)
+    return result
+
+
+def _flags(row: LayerHealth, limits: Thresholds) -> list[str]:
+    flags = []
+    acts = row.activations
+    if acts.nans or acts.infs:
+        flags.append(f"{acts.nans} NaN / {acts.infs} Inf")
+    if acts.count and acts.zero_fraction > limits.dead_fraction:
+        flags.append(f"dead: {acts.zero_fraction:.0%} zeros")
+    norm = row.output_grad_norm
+    if norm is not None and norm < limits.vanishing:
+        flags.append(f"vanishing gradient ({norm:.1e})")
+    if norm is not None and (norm > limits.exploding or not math.isfinite(norm)):
+        flags.append(f"exploding gradient ({norm:.1e})")
+    return flags
+
+
+def _emit_scalars(row: LayerHealth, emit: Emit) -> None:
+    acts = row.activations.to_dict()
+    for key in ("mean", "std", "min", "max", "zero_fraction"):
+        if acts[key] is not None:
+            emit(artifacts.Scalar(f"stats/{row.name}/{key}", acts[key]))
+    for key, value in (
+        ("output_grad_norm", row.output_grad_norm),
+        ("param_grad_norm", row.param_grad_norm),
+    ):
+        if value is not None and math.isfinite(value):
+            emit(artifacts.Scalar(f"stats/{row.name}/{key}", value))
