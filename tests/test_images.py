@@ -26,9 +26,18 @@ def _save(image: Image.Image, path, **kwargs):
 
 @pytest.mark.parametrize(
     ("mode", "suffix"),
-    [("L", "png"), ("LA", "png"), ("P", "png"), ("RGBA", "png"), ("RGB", "bmp"),
-     ("RGB", "tiff"), ("RGB", "webp"), ("CMYK", "jpg"), ("1", "png")],
-)  # fmt: skip
+    [
+        ("L", "png"),
+        ("LA", "png"),
+        ("P", "png"),
+        ("RGBA", "png"),
+        ("RGB", "bmp"),
+        ("RGB", "tiff"),
+        ("RGB", "webp"),
+        ("CMYK", "jpg"),
+        ("1", "png"),
+    ],
+)
 def test_every_mode_becomes_rgb(tmp_path, mode, suffix):
     image = Image.new("RGB", (20, 10), (200, 100, 50)).convert(mode)
     loaded = load_image(_save(image, tmp_path / f"img.{suffix}"))
@@ -146,7 +155,11 @@ def test_sample_images_all_load():
     assert {p.name for p in paths} >= {"chelsea.png", "rocket.jpg", "camera.png"}
     for path in paths:
         assert load_tensor(path, Preprocess(256, (224, 224), (0.5,) * 3, (0.5,) * 3)).shape == (
-            1, 3, 224, 224)  # fmt: skip
+            1,
+            3,
+            224,
+            224,
+        )
 
 
 def test_find_images_rejects_an_empty_folder(tmp_path):

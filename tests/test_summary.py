@@ -113,9 +113,9 @@ def test_input_the_model_cannot_take_is_a_usage_error(shape):
 
 
 @pytest.mark.parametrize(
-    ("text", "expected"), [("1,3,224,224", (1, 3, 224, 224)), ("1x3x32x32", (1, 3, 32, 32)),
-                           (" 2, 3 ", (2, 3))],
-)  # fmt: skip
+    ("text", "expected"),
+    [("1,3,224,224", (1, 3, 224, 224)), ("1x3x32x32", (1, 3, 32, 32)), (" 2, 3 ", (2, 3))],
+)
 def test_parse_shape(text, expected):
     assert parse_shape(text) == expected
 
@@ -145,17 +145,44 @@ def test_dtype_count_must_match_inputs():
 
 def test_json_schema_is_stable(resnet18_summary):
     data = resnet18_summary.to_dict(depth=1)
-    assert set(data) == {"schema", "model", "weights", "device", "inputs", "depth", "layers",
-                         "totals", "notes"}  # fmt: skip
+    assert set(data) == {
+        "schema",
+        "model",
+        "weights",
+        "device",
+        "inputs",
+        "depth",
+        "layers",
+        "totals",
+        "notes",
+    }
     assert data["schema"] == "vizcli.summary/1"
     assert set(data["layers"][0]) == {
-        "name", "type", "depth", "is_leaf", "input_shape", "output_shape", "kernel_size",
-        "params", "own_params", "trainable_params", "mult_adds", "own_mult_adds", "output_bytes",
-    }  # fmt: skip
+        "name",
+        "type",
+        "depth",
+        "is_leaf",
+        "input_shape",
+        "output_shape",
+        "kernel_size",
+        "params",
+        "own_params",
+        "trainable_params",
+        "mult_adds",
+        "own_mult_adds",
+        "output_bytes",
+    }
     assert set(data["totals"]) == {
-        "params", "trainable_params", "non_trainable_params", "mult_adds", "input_bytes",
-        "forward_backward_bytes", "params_bytes", "buffers_bytes", "total_bytes",
-    }  # fmt: skip
+        "params",
+        "trainable_params",
+        "non_trainable_params",
+        "mult_adds",
+        "input_bytes",
+        "forward_backward_bytes",
+        "params_bytes",
+        "buffers_bytes",
+        "total_bytes",
+    }
     assert all(row["depth"] <= 1 for row in data["layers"])
     assert data["weights"]["kind"] == "random" and data["weights"]["pretrained"] is False
 

@@ -19,8 +19,35 @@ class TinyNet(nn.Module):
         return self.fc(self.pool(self.features(x)).flatten(1))
 
 
+CREATED: list[nn.Module] = []  # every model built through tracked(), for hook-cleanup tests
+
+
 def tiny_net() -> nn.Module:
     return TinyNet()
+
+
+def tracked() -> nn.Module:
+    model = TinyNet()
+    CREATED.append(model)
+    return model
+
+
+class Shapes(nn.Module):
+    """Every kind of convolution kernels can draw, plus a layer with a flat output."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rgb = nn.Conv2d(3, 6, 3, padding=1)
+        self.grouped = nn.Conv2d(6, 8, 3, padding=1, groups=2)
+        self.depthwise = nn.Conv2d(8, 8, 3, padding=1, groups=8)
+        self.transposed = nn.ConvTranspose2d(8, 4, 2, stride=2)
+        self.one_d = nn.Conv1d(4, 5, 7)
+        self.three_d = nn.Conv3d(2, 3, (2, 3, 3))
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.transposed(self.depthwise(self.grouped(self.rgb(x))))
+        return self.head(y.mean((2, 3)))
 
 
 class OtherNet(nn.Module):

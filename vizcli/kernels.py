@@ -50,7 +50,8 @@ def kernel_images(
         if "Transpose" in type(module).__name__:
             weight = weight.transpose(0, 1)  # transposed convs store (in, out, ...)
         weight = weight[: options.max_filters]
-        mode = _mode(weight, options.mode, name)
+        colour = weight.dim() == 4 and weight.shape[1] == 3 and getattr(module, "groups", 1) == 1
+        mode = _mode(colour, options.mode, name, weight.shape[1])
         images = list(_draw(name, weight, mode, options))
         report.append(
             KernelLayer(name, list(module.weight.shape), mode, weight.shape[0], len(images))
@@ -58,15 +59,16 @@ def kernel_images(
         yield from images
 
 
-def _mode(weight: torch.Tensor, requested: Mode, name: str) -> str:
-    if requested == "rgb" and (weight.dim() != 4 or weight.shape[1] != 3):
+def _mode(colour: bool, requested: Mode, name: str, in_channels: int) -> str:
+    """auto: colour for filters over RGB input (an ungrouped first layer), else the mean."""
+    if requested == "rgb" and not colour:
         raise UsageError(
-            f"layer {name!r} has {weight.shape[1]} input channels per filter; rgb needs 3",
+            f"layer {name!r} has {in_channels} input channels per filter; rgb needs 3",
             hint="use --mode mean or filters",
         )
     if requested != "auto":
         return requested
-    return "rgb" if weight.dim() == 4 and weight.shape[1] == 3 else "mean"
+    return "rgb" if colour else "mean"
 
 
 def _draw(

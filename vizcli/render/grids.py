@@ -78,6 +78,8 @@ def map_grid(
 
 def grid_shape(count: int, height: int, width: int, padding: int = 2) -> tuple[int, int]:
     """(H, W) of the image :func:`tile` makes from ``count`` cells (make_grid's geometry)."""
+    if count == 1:  # make_grid returns a single image unpadded
+        return height, width
     ncol = min(math.ceil(math.sqrt(count)), count)
     nrows = math.ceil(count / ncol)
     return nrows * (height + padding) + padding, ncol * (width + padding) + padding
