@@ -28,6 +28,12 @@ TORCHINFO_RESNET50 = (
     "import torchinfo, torchvision\n"
     "print(torchinfo.summary(torchvision.models.resnet50(), input_size=(1, 3, 224, 224)))\n"
 )
+FLOOR_VGG16 = (
+    "import torch, torchvision\n"
+    "m = torchvision.models.vgg16().eval()\n"
+    "with torch.no_grad():\n    m(torch.randn(1, 3, 224, 224))\n"
+)
+SAMPLE = str(ROOT / "sample_images" / "chelsea.png")
 TORCHINFO_VIT_H = (
     "import torchinfo, torchvision\n"
     "print(torchinfo.summary(torchvision.models.vit_h_14(), input_size=(1, 3, 224, 224)))\n"
@@ -141,8 +147,107 @@ def main() -> int:
         )
     )
 
+    results.extend(bench_fmaps(repeats))
+
     print(f"\n{sum(results)} of {len(results)} targets met")
     return 0
+
+
+def bench_fmaps(repeats: int) -> list[bool]:
+    """fmaps vgg16 on every conv layer against its floor; TensorBoard against PNG writing."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        runs: dict[str, list[Run]] = {"ours": [], "floor": []}
+        for index in range(max(2, repeats // 2)):
+            out = Path(tmp) / f"out{index}"
+            runs["ours"].append(run_once([*VIZCLI, "fmaps", "vgg16", SAMPLE, "--weights", "none",
+                                          "--out", str(out), "--run", "r"]))  # fmt: skip
+            runs["floor"].append(run_once([PY, "-c", FLOOR_VGG16]))
+        grids = [p for p in sorted((Path(tmp) / "out0" / "r").glob("*.png"))]
+        encode_s = _png_encode_seconds(grids)
+        tb_s, png_s, stock_s = _sink_seconds(grids)
+    ours = Run(
+        statistics.median(r.seconds for r in runs["ours"]), max(r.peak_mb for r in runs["ours"])
+    )
+    floor = Run(
+        statistics.median(r.seconds for r in runs["floor"]), max(r.peak_mb for r in runs["floor"])
+    )
+    report(
+        f"fmaps vgg16 (13 conv layers, {len(grids)} PNGs incl. the input)",
+        {
+            "vizcli fmaps vgg16 IMAGE --out DIR": ours,
+            "floor: import + build vgg16 + forward": floor,
+        },
+    )
+    print(f"  {'PIL PNG encoding of the same grids (level 1)':<44} {encode_s:7.3f} s")
+    print(f"  {'TensorBoard add_image, stock (pure-Python CRC)':<44} {stock_s:7.3f} s")
+    print(f"  {'vizcli TensorBoard sink (C CRC32C)':<44} {tb_s:7.3f} s")
+    print(f"  {'vizcli PNG sink':<44} {png_s:7.3f} s")
+    return [
+        check(
+            "fmaps vgg16 / (floor + PNG encoding)", ours.seconds / (floor.seconds + encode_s), 1.15
+        ),
+        check("fmaps vgg16 peak RSS - floor peak RSS", ours.peak_mb - floor.peak_mb, 300, " MB"),
+        check("TensorBoard sink / PNG sink, same grids", tb_s / png_s, 1.2),
+    ]
+
+
+def _png_encode_seconds(paths: list[Path]) -> float:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    arrays = [np.asarray(Image.open(p).convert("RGB")) for p in paths]
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        for array in arrays:
+            Image.fromarray(array).save(io.BytesIO(), format="PNG", compress_level=1)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _sink_seconds(paths: list[Path]) -> tuple[float, float, float]:
+    """Median seconds to write the grids: vizcli TB sink, vizcli PNG sink, stock add_image."""
+    import tempfile
+
+    import numpy as np
+    from PIL import Image
+
+    sys.path.insert(0, str(ROOT))
+    from torch.utils.tensorboard import SummaryWriter
+
+    from vizcli import artifacts
+    from vizcli.render.sinks import PngSink, TensorBoardSink
+
+    arrays = [np.asarray(Image.open(p).convert("RGB")) for p in paths]
+
+    def timed(make_sink) -> float:
+        times = []
+        for _ in range(3):
+            with tempfile.TemporaryDirectory() as tmp:
+                sink = make_sink(Path(tmp))
+                start = time.perf_counter()
+                for i, array in enumerate(arrays):
+                    sink.write(artifacts.Image(f"img{i}", array))
+                sink.close()
+                times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+    class Stock:  # torch's SummaryWriter as the seeds use it, before vizcli patches the CRC
+        def __init__(self, folder: Path) -> None:
+            self.writer = SummaryWriter(str(folder))
+
+        def write(self, item: artifacts.Image) -> None:
+            self.writer.add_image(item.tag, item.pixels, 0, dataformats="HWC")
+
+        def close(self) -> None:
+            self.writer.close()
+
+    stock = timed(Stock)
+    return timed(TensorBoardSink), timed(PngSink), stock
 
 
 if __name__ == "__main__":

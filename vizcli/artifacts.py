@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import io
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +17,15 @@ class Image:
     pixels: np.ndarray  # H x W x 3, uint8
     step: int = 0
     label: str | None = None  # e.g. the input image's name, used in PNG file names
+
+    @functools.cached_property
+    def png(self) -> bytes:
+        """PNG-encoded once, shared by every sink. Level 1: ~4x faster than PIL's default."""
+        from PIL import Image as PILImage
+
+        buffer = io.BytesIO()
+        PILImage.fromarray(self.pixels).save(buffer, format="PNG", compress_level=1)
+        return buffer.getvalue()
 
 
 @dataclass

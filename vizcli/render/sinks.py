@@ -80,10 +80,6 @@ class PngSink(Sink):
     def write(self, item: artifacts.Artifact) -> None:
         if not isinstance(item, artifacts.Image):
             return
-        import io
-
-        from PIL import Image
-
         if item.label:
             base = safe_name(f"{item.label}/{item.tag}")
         else:
@@ -92,9 +88,7 @@ class PngSink(Sink):
         while name in self._used:  # two tags that sanitise alike never collide
             name, counter = f"{base}-{counter}.png", counter + 1
         self._used.add(name)
-        buffer = io.BytesIO()
-        Image.fromarray(item.pixels).save(buffer, format="PNG", compress_level=1)
-        write_bytes_atomic(self.folder / name, buffer.getvalue())
+        write_bytes_atomic(self.folder / name, item.png)
         height, width = item.pixels.shape[:2]
         self.records.append(
             {"kind": "image", "tag": item.tag, "step": item.step, "file": name,
@@ -119,8 +113,8 @@ class TensorBoardSink(Sink):
     def write(self, item: artifacts.Artifact) -> None:
         record: dict[str, Any] = {"tag": item.tag, "step": item.step}
         if isinstance(item, artifacts.Image):
-            self.writer.add_image(item.tag, item.pixels, item.step, dataformats="HWC")
             height, width = item.pixels.shape[:2]
+            self._add_png(item.tag, item.png, height, width, item.step)
             record.update(kind="image", width=width, height=height)
         elif isinstance(item, artifacts.Histogram):
             self.writer.add_histogram(item.tag, item.values, item.step)
@@ -132,6 +126,14 @@ class TensorBoardSink(Sink):
             self.writer.add_text(item.tag, item.text, item.step)
             record.update(kind="text")
         self.records.append(record)
+
+    def _add_png(self, tag: str, png: bytes, height: int, width: int, step: int) -> None:
+        """What ``add_image`` writes, reusing the PNG bytes the PNG sink also wrote."""
+        from tensorboard.compat.proto.summary_pb2 import Summary
+
+        image = Summary.Image(height=height, width=width, colorspace=3, encoded_image_string=png)
+        summary = Summary(value=[Summary.Value(tag=tag, image=image)])
+        self.writer._get_file_writer().add_summary(summary, step)
 
     def close(self) -> None:
         self.writer.close()
