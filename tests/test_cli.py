@@ -73,6 +73,7 @@ def test_output_file_is_written_and_never_silently_replaced(cli, tmp_path):
     target = tmp_path / "summary.json"
     assert cli("summary", "resnet18", "-f", "json", "-o", str(target)).code == 0
     assert json.loads(target.read_text())["totals"]["params"] == 11_689_512
+    assert target.stat().st_mode & 0o044, "readable by others, like any file the user creates"
     target.write_text("keep me")
     result = cli("summary", "resnet18", "-f", "json", "-o", str(target))
     assert result.code == 2 and "already exists" in result.stderr

@@ -23,11 +23,19 @@ def check_writable_target(path: Path, force: bool = False) -> None:
         raise UsageError(f"folder {parent} is not writable")
 
 
+def _file_mode() -> int:
+    """What ``open()`` would give a new file (0o644 under the usual umask), not mkstemp's 0o600."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def write_bytes_atomic(path: Path, data: bytes, force: bool = False) -> Path:
     """Write to a temporary file beside ``path`` and rename it into place."""
     check_writable_target(path, force)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
+        os.fchmod(fd, _file_mode())
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
