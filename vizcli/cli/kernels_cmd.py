@@ -54,7 +54,7 @@ def kernels(
     run: RunOpt = None,
 ) -> None:
     """Draw convolution weights (default: every conv layer)."""
-    from vizcli.kernels import KernelOptions, kernel_images
+    from vizcli.kernels import KernelLayer, KernelOptions, kernel_images
     from vizcli.layers import conv_layers, select_layers
     from vizcli.render.colormaps import lookup_table
 
@@ -68,7 +68,7 @@ def kernels(
 
         raise UsageError(f"{model} has no convolution layers")
     options = KernelOptions(mode.value, max_filters, cell_size, colormap)  # type: ignore[arg-type]
-    report: list = []
+    report: list[KernelLayer] = []
     with common.open_outputs("kernels", loaded, [], out, logdir, run) as outputs:
         for image in kernel_images(chosen, options, report):
             outputs.write(image)

@@ -13,7 +13,11 @@ from vizcli.render.columns import DEFAULT_COLUMNS, Column
 from vizcli.render.formats import summary_weights_text, totals_rows
 
 if TYPE_CHECKING:
+    from vizcli.fmaps import FmapLayer
+    from vizcli.hist import ParameterRow
+    from vizcli.kernels import KernelLayer
     from vizcli.models import ModelEntry
+    from vizcli.stats import LayerHealth
     from vizcli.summary import LayerRow, ModelSummary
 
 
@@ -111,33 +115,38 @@ def layers_renderable(rows: list[LayerRow], model_name: str) -> Table:
     return table
 
 
-def kernels_renderable(report: list) -> Table:
-    table = Table(title="kernels", box=box.SIMPLE_HEAD)
-    for header in ("Layer", "Weight shape", "Mode", "Filters", "Images"):
-        table.add_column(header)
-    for item in report:
-        table.add_row(item.name, units.shape(item.weight_shape), item.mode,
-                      str(item.filters_shown), str(item.images))  # fmt: skip
+def _plain_table(title: str, headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> Table:
+    table = Table(title=title, box=box.SIMPLE_HEAD)
+    for header in headers:
+        table.add_column(header, no_wrap=header in ("Layer", "Image"))
+    for row in rows:
+        table.add_row(*row)
     return table
 
 
-def fmaps_renderable(report: list) -> Table:
-    table = Table(title="feature maps", box=box.SIMPLE_HEAD)
-    for header in ("Image", "Layer", "Output shape", "Channels", "Grid (H×W)"):
-        table.add_column(header)
-    for item in report:
-        grid = units.shape(list(item.grid)) if item.grid else f"[dim]{item.note}[/dim]"
-        table.add_row(
-            item.image, item.name, units.shape(item.shape), str(item.channels_shown), grid
-        )
-    return table
+def kernels_renderable(report: list[KernelLayer]) -> Table:
+    rows = [
+        (k.name, units.shape(k.weight_shape), k.mode, str(k.filters_shown), str(k.images))
+        for k in report
+    ]
+    return _plain_table("kernels", ("Layer", "Weight shape", "Mode", "Filters", "Images"), rows)
+
+
+def fmaps_renderable(report: list[FmapLayer]) -> Table:
+    rows = [
+        (f.image, f.name, units.shape(f.shape), str(f.channels_shown),
+         units.shape(list(f.grid)) if f.grid else f"[dim]{f.note}[/dim]")
+        for f in report
+    ]  # fmt: skip
+    headers = ("Image", "Layer", "Output shape", "Channels", "Grid (H×W)")
+    return _plain_table("feature maps", headers, rows)
 
 
 def _num(value: float | None) -> str:
     return "--" if value is None else f"{value:.3g}"
 
 
-def hist_renderable(rows: list) -> Table:
+def hist_renderable(rows: list[ParameterRow]) -> Table:
     with_grads = any(r.grads is not None for r in rows)
     table = Table(title=f"{len(rows)} parameter tensors", box=box.SIMPLE_HEAD)
     for header in ("Parameter", "Shape", "Mean", "Std", "Min", "Max", "Norm"):
@@ -158,7 +167,7 @@ def hist_renderable(rows: list) -> Table:
     return table
 
 
-def stats_renderable(rows: list) -> Table:
+def stats_renderable(rows: list[LayerHealth]) -> Table:
     table = Table(title="layer health", box=box.SIMPLE_HEAD)
     for header in ("Layer", "Type", "Mean", "Std", "Min", "Max", "Zeros", "Out-grad norm",
                    "Param-grad norm", "Flags"):  # fmt: skip
