@@ -34,6 +34,11 @@ FLOOR_VGG16 = (
     "with torch.no_grad():\n    m(torch.randn(1, 3, 224, 224))\n"
 )
 SAMPLE = str(ROOT / "sample_images" / "chelsea.png")
+FLOOR_GRAPH_RESNET50 = (
+    "import torch, torchvision\n"
+    "m = torchvision.models.resnet50().eval()\n"
+    "with torch.no_grad():\n    torch.jit.trace(m, torch.randn(1, 3, 224, 224))\n"
+)
 TORCHINFO_VIT_H = (
     "import torchinfo, torchvision\n"
     "print(torchinfo.summary(torchvision.models.vit_h_14(), input_size=(1, 3, 224, 224)))\n"
@@ -148,6 +153,7 @@ def main() -> int:
     )
 
     results.extend(bench_fmaps(repeats))
+    results.append(bench_graph(repeats))
 
     print(f"\n{sum(results)} of {len(results)} targets met")
     return 0
@@ -191,6 +197,24 @@ def bench_fmaps(repeats: int) -> list[bool]:
         check("fmaps vgg16 peak RSS - floor peak RSS", ours.peak_mb - floor.peak_mb, 300, " MB"),
         check("TensorBoard sink / PNG sink, same grids", tb_s / png_s, 1.2),
     ]
+
+
+def bench_graph(repeats: int) -> bool:
+    """vizcli graph resnet50 (TensorBoard graph + graph.dot) against one traced forward."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        commands = {
+            "vizcli graph resnet50": [*VIZCLI, "graph", "resnet50", "--logdir", tmp],
+            "floor: import + build resnet50 + jit.trace": [PY, "-c", FLOOR_GRAPH_RESNET50],
+        }
+        runs = measure(commands, max(2, repeats // 2))
+    report("graph resnet50", runs)
+    ratio = (
+        runs["vizcli graph resnet50"].seconds
+        / runs["floor: import + build resnet50 + jit.trace"].seconds
+    )
+    return check("graph resnet50 / floor", ratio, 1.3)
 
 
 def _png_encode_seconds(paths: list[Path]) -> float:

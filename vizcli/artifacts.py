@@ -49,4 +49,21 @@ class Text:
     step: int = 0
 
 
-Artifact = Image | Histogram | Scalar | Text
+@dataclass
+class File:
+    """A finished file (a DOT graph, its SVG); written once, into the run's main folder."""
+
+    name: str
+    data: bytes
+    kind: str = "file"
+
+
+@dataclass
+class Graph:
+    """A traced TensorBoard GraphDef with its run metadata, as ``add_graph`` writes it."""
+
+    profile: Any  # (GraphDef, RunMetadata step stats)
+    tag: str = "graph"
+
+
+Artifact = Image | Histogram | Scalar | Text | File | Graph

@@ -53,19 +53,21 @@ def capture(
     model: nn.Module,
     layers: Mapping[str, nn.Module],
     on_output: OutputCallback,
+    tensors_only: bool = True,
 ) -> Iterator[None]:
     """Call ``on_output(name, tensor)`` as each chosen layer produces its output.
 
     The callback runs inside the forward pass, before later (possibly in-place) layers touch
     the tensor, so it can render or reduce the map and let it go: nothing is hoarded.
+    With ``tensors_only=False`` it also runs (with ``None``) for outputs holding no tensor.
     """
     handles = []
 
     def make_hook(name: str) -> Callable[..., None]:
         def hook(module: nn.Module, args: Any, output: Any) -> None:
             tensor = first_tensor(output)
-            if tensor is not None:
-                on_output(name, tensor)
+            if tensor is not None or not tensors_only:
+                on_output(name, tensor)  # type: ignore[arg-type]
 
         return hook
 

@@ -11,6 +11,7 @@ import typer
 from vizcli import __version__
 from vizcli.cli import console
 from vizcli.cli.fmaps_cmd import fmaps
+from vizcli.cli.graph_cmd import graph
 from vizcli.cli.hist_cmd import hist
 from vizcli.cli.kernels_cmd import kernels
 from vizcli.cli.layers_cmd import layers
@@ -26,7 +27,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-for command in (models, summary, layers, kernels, fmaps, hist, stats):
+for command in (models, summary, layers, kernels, fmaps, hist, stats, graph):
     app.command(name=command.__name__)(command)
 
 

@@ -64,6 +64,12 @@ class Sink(ABC):
     @abstractmethod
     def write(self, item: artifacts.Artifact) -> None: ...
 
+    def write_file(self, item: artifacts.File) -> None:
+        write_bytes_atomic(self.folder / safe_name(item.name), item.data)
+        self.records.append(
+            {"kind": item.kind, "file": safe_name(item.name), "bytes": len(item.data)}
+        )
+
     def close(self) -> None:  # noqa: B027 - optional for sinks with nothing to flush
         pass
 
@@ -111,7 +117,7 @@ class TensorBoardSink(Sink):
         self.writer = SummaryWriter(log_dir=str(folder), max_queue=1000, flush_secs=3600)
 
     def write(self, item: artifacts.Artifact) -> None:
-        record: dict[str, Any] = {"tag": item.tag, "step": item.step}
+        record: dict[str, Any] = {"tag": item.tag, "step": getattr(item, "step", 0)}
         if isinstance(item, artifacts.Image):
             height, width = item.pixels.shape[:2]
             self._add_png(item.tag, item.png, height, width, item.step)
@@ -122,6 +128,9 @@ class TensorBoardSink(Sink):
         elif isinstance(item, artifacts.Scalar):
             self.writer.add_scalar(item.tag, item.value, item.step)
             record.update(kind="scalar")
+        elif isinstance(item, artifacts.Graph):
+            self.writer._get_file_writer().add_graph(item.profile)
+            record = {"kind": "graph", "nodes": len(item.profile[0].node)}
         else:
             self.writer.add_text(item.tag, item.text, item.step)
             record.update(kind="text")
@@ -178,6 +187,9 @@ class RunOutputs:
         return self
 
     def write(self, item: artifacts.Artifact) -> None:
+        if isinstance(item, artifacts.File):  # files go once, to the PNG folder if there is one
+            self.sinks[0].write_file(item)
+            return
         for sink in self.sinks:
             sink.write(item)
 
@@ -209,15 +221,16 @@ class RunOutputs:
         """Where results went, and how to look at them, for the terminal."""
         lines = []
         for sink in self.sinks:
-            images = sum(1 for r in sink.records if r["kind"] == "image")
-            if isinstance(sink, PngSink):
-                lines.append(f"wrote {images} PNG files to {sink.folder}/")
-            else:
-                others = len(sink.records) - images
-                lines.append(
-                    f"wrote {images} images and {others} other records to {sink.folder}/ "
-                    f"(TensorBoard); view with: tensorboard --logdir {sink.folder.parent}"
-                )
+            counts: dict[str, int] = {}
+            for record in sink.records:
+                counts[record["kind"]] = counts.get(record["kind"], 0) + 1
+            files = [r["file"] for r in sink.records if r["kind"] == "file"]
+            parts = [f"{n} {kind}{'s' if n > 1 else ''}" for kind, n in counts.items()
+                     if kind not in ("file", "text")] + files  # fmt: skip
+            where = f"wrote {', '.join(parts) or 'nothing'} to {sink.folder}/"
+            if isinstance(sink, TensorBoardSink):
+                where += f" (TensorBoard: tensorboard --logdir {sink.folder.parent})"
+            lines.append(where)
         return lines
 
     @property

@@ -1,0 +1,192 @@
+"""Graphs: TensorBoard's GraphDef read back, DOT files that Graphviz parses, clean models."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+
+import pytest
+import torch
+
+from tests.modelzoo import build_small, classification_and_segmentation
+from tests.tb import read_events
+from tests.tiny_models import CREATED
+from vizcli.graph import GraphTraceError, module_graph, tensorboard_graph
+from vizcli.hooks import has_hooks
+from vizcli.models import resolve_model
+
+HAVE_DOT = shutil.which("dot") is not None
+
+
+@pytest.fixture(scope="module")
+def resnet18():
+    torch.manual_seed(0)
+    return resolve_model("resnet18", device="cpu").model
+
+
+def _graph(model, depth, size=64):
+    return module_graph(model, [torch.randn(1, 3, size, size)], depth, "resnet18")
+
+
+def test_resnet18_depth_1_and_2(resnet18):
+    one = _graph(resnet18, 1)
+    names = [n.name if n.kind == "module" else n.type for n in one.nodes]
+    assert names == [
+        "input",
+        "conv1",
+        "bn1",
+        "relu",
+        "maxpool",
+        "layer1",
+        "layer2",
+        "layer3",
+        "layer4",
+        "avgpool",
+        "flatten",
+        "fc",
+        "output",
+    ]
+    assert len(one.edges) == 12 and one.method == "fx"
+    two = _graph(resnet18, 2)
+    assert len(two.nodes) == 17 and len(two.edges) == 16
+    assert [n.name for n in two.nodes if n.type == "BasicBlock"] == [
+        f"layer{i}.{j}" for i in range(1, 5) for j in range(2)
+    ]
+    shapes = {n.name: n.shape for n in two.nodes}
+    assert shapes["layer3.1"] == [1, 256, 4, 4]
+
+
+def test_residual_edges_skip_the_block_body(resnet18):
+    three = _graph(resnet18, 3)
+    by_id = {n.id: n for n in three.nodes}
+    adds = [n for n in three.nodes if n.type == "add"]
+    assert len(adds) == 8  # one per BasicBlock
+    first_add = adds[0]
+    sources = {by_id[s].name for s, d in three.edges if d == first_add.id}
+    assert sources == {"maxpool", "layer1.0.bn2"}  # the skip connection and the block body
+
+
+def test_long_stages_collapse_into_one_node():
+    model = resolve_model("resnet152", meta=True).model.to_empty(device="cpu")
+    graph = module_graph(model, [torch.randn(1, 3, 32, 32)], 2, "resnet152")
+    assert len(graph.nodes) == 19  # 500+ modules; stages of 3, 8, 36 and 3 blocks
+    labels = [n.label().split("\n")[:2] for n in graph.nodes if n.count > 1]
+    assert labels == [
+        ["layer2.1 … layer2.7", "7 × Bottleneck"],
+        ["layer3.1 … layer3.35", "35 × Bottleneck"],
+    ]
+    blocks = [n.name for n in graph.nodes if n.type == "Bottleneck"]
+    assert blocks == [
+        "layer1.0",
+        "layer1.1",
+        "layer1.2",
+        "layer2.0",
+        "layer2.1",
+        "layer3.0",
+        "layer3.1",
+        "layer4.0",
+        "layer4.1",
+        "layer4.2",
+    ]
+
+
+def test_dot_text_is_valid(resnet18):
+    dot = _graph(resnet18, 2).to_dot()
+    assert dot.startswith('digraph "resnet18" {') and dot.rstrip().endswith("}")
+    assert len(re.findall(r"^  n\d+ \[label=", dot, re.M)) == 17
+    assert len(re.findall(r"^  n\d+ -> n\d+;", dot, re.M)) == 16
+    if HAVE_DOT:
+        proc = subprocess.run(["dot", "-Tsvg"], input=dot.encode(), capture_output=True)
+        assert proc.returncode == 0 and b"<svg" in proc.stdout
+
+
+def test_data_dependent_models_fall_back_to_execution_order():
+    loaded = resolve_model("fasterrcnn_mobilenet_v3_large_320_fpn", device="cpu")
+    graph = module_graph(loaded.model, [torch.randn(1, 3, 96, 96)], 1, "frcnn")
+    assert graph.method == "execution order" and "torch.fx could not trace" in graph.note
+    assert [n.name for n in graph.nodes[1:]] == ["transform", "backbone", "rpn", "roi_heads"]
+
+
+def test_tensorboard_graph_of_resnet18_has_20_convolutions(resnet18):
+    graph_def, _ = tensorboard_graph(resnet18, [torch.randn(1, 3, 64, 64)])
+    convs = [n for n in graph_def.node if n.op == "aten::_convolution"]
+    assert len(convs) == 20
+    assert not has_hooks(resnet18) and not resnet18.training
+
+
+def test_dict_outputs_are_traced():
+    loaded = resolve_model("lraspp_mobilenet_v3_large", device="cpu")
+    graph_def, _ = tensorboard_graph(loaded.model, [torch.randn(1, 3, 64, 64)])
+    assert any(n.op == "aten::_convolution" for n in graph_def.node)
+
+
+def test_untraceable_model_gives_one_clear_line():
+    class Branchy(torch.nn.Module):
+        def forward(self, x):
+            return [x] if x.sum() > 0 else None  # no tensor out on one branch
+
+    with pytest.raises(GraphTraceError, match="cannot trace Branchy") as info:
+        tensorboard_graph(Branchy(), [-torch.ones(2)])
+    assert "\n" not in str(info.value)
+
+
+def test_graph_cli_writes_event_graph_and_files(cli, tmp_path):
+    result = cli(
+        "graph",
+        "resnet18",
+        "--input",
+        "1,3,64,64",
+        "--depth",
+        "1",
+        "-f",
+        "json",
+        "-f",
+        "svg",
+        "--out",
+        str(tmp_path / "files"),
+        "--logdir",
+        str(tmp_path / "tb"),
+    )
+    assert result.code == 0, result.stderr
+    assert "13 nodes, 12 edges at depth 1" in result.stderr
+    files = tmp_path / "files" / "graph-resnet18"
+    data = json.loads((files / "graph.json").read_text())
+    assert data["schema"] == "vizcli.graph/1" and len(data["nodes"]) == 13
+    assert (files / "graph.dot").read_text().startswith("digraph")
+    assert (files / "graph.svg").exists() == HAVE_DOT
+    events = read_events(tmp_path / "tb" / "graph-resnet18")
+    graph_def = events.Graph()
+    assert sum(1 for n in graph_def.node if n.op == "aten::_convolution") == 20
+
+
+def test_graph_cli_keeps_the_model_clean_even_when_it_fails(cli, tmp_path):
+    CREATED.clear()
+    assert (
+        cli(
+            "graph", "tests.tiny_models:tracked", "--input", "1,3,8,8", "--logdir", str(tmp_path)
+        ).code
+        == 0
+    )
+    CREATED_OK = list(CREATED)
+    assert (
+        cli(
+            "graph", "tests.tiny_models:tracked", "--input", "1,3,8", "--logdir", str(tmp_path)
+        ).code
+        != 0
+    )
+    assert all(not has_hooks(m) and not m.training for m in CREATED_OK + CREATED)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", classification_and_segmentation())
+def test_every_classification_and_segmentation_model_graphs(name):
+    """Recorded in docs/graph_support.md: all 88 trace for TensorBoard and through torch.fx."""
+    model, image = build_small(name)
+    graph = module_graph(model, [image], 2, name)
+    assert graph.method == "fx" and graph.note is None
+    assert graph.nodes[0].kind == "input" and graph.nodes[-1].kind == "output"
+    graph_def, _ = tensorboard_graph(model, [image])
+    assert any(n.op == "aten::_convolution" for n in graph_def.node)
+    assert not has_hooks(model) and not model.training
