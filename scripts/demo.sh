@@ -25,6 +25,9 @@ $VIZCLI kernels resnet18 --layer conv1,layer1.0.conv1 --weights auto --offline \
 echo "== vizcli stats resnet18 sample_images/ --type Conv2d"
 $VIZCLI stats resnet18 sample_images/ --type Conv2d --weights auto --offline --logdir "$OUT/runs"
 
+echo "== vizcli graph resnet18 --depth 2"
+$VIZCLI graph resnet18 --depth 2 -f svg --out "$OUT" --logdir "$OUT/runs"
+
 echo
 echo "Results: PNG files in $OUT/fmaps-resnet18/ and $OUT/kernels-resnet18/, summaries in $OUT/."
 echo "TensorBoard: .venv/bin/tensorboard --logdir $OUT/runs"

@@ -441,7 +441,9 @@ def read_state_dict(path_text: str) -> dict[str, torch.Tensor]:
     if path.stat().st_size == 0:
         raise WeightsError(f"checkpoint file is empty: {path}")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols it then refuses
+            warnings.simplefilter("ignore", UserWarning)
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if "Weights only load failed" in str(exc):
             raise WeightsError(
