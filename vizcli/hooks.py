@@ -87,3 +87,30 @@ def has_hooks(model: nn.Module) -> bool:
         m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or m._backward_pre_hooks
         for m in model.modules()
     )
+
+
+@contextlib.contextmanager
+def intercept(
+    model: nn.Module, modules: Mapping[str, nn.Module], replace: Callable[[str, Any], Any]
+) -> Iterator[None]:
+    """While active, each module's output is replaced by ``replace(name, output)``.
+
+    Used where a method must change what flows on (a differentiable leaf at the CAM layer,
+    guided-backprop ReLUs, an ablated channel). Same guarantees as :func:`capture`.
+    """
+    handles = []
+
+    def make_hook(name: str) -> Callable[..., Any]:
+        def hook(module: nn.Module, args: Any, output: Any) -> Any:
+            return replace(name, output)
+
+        return hook
+
+    try:
+        for name, module in modules.items():
+            handles.append(module.register_forward_hook(make_hook(name)))
+        with preserved_state(model):
+            yield
+    finally:
+        for handle in handles:
+            handle.remove()

@@ -10,6 +10,7 @@ import typer
 
 from vizcli import __version__
 from vizcli.cli import console
+from vizcli.cli.cam_cmd import cam
 from vizcli.cli.fmaps_cmd import fmaps
 from vizcli.cli.graph_cmd import graph
 from vizcli.cli.hist_cmd import hist
@@ -27,7 +28,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-for command in (models, summary, layers, kernels, fmaps, hist, stats, graph):
+for command in (models, summary, layers, kernels, fmaps, hist, stats, graph, cam):
     app.command(name=command.__name__)(command)
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,3 +45,17 @@ def open_outputs(
 def report_outputs(outputs: RunOutputs) -> None:
     for line in outputs.summary_lines():
         console.info(line)
+
+
+@contextlib.contextmanager
+def progress(total: int, label: str, quiet: bool = False) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar on a terminal (stderr); silent in pipes, logs and with --quiet."""
+    stream = console.stderr()
+    if quiet or not stream.is_terminal or total <= 1:
+        yield lambda done: None
+        return
+    from rich.progress import Progress
+
+    with Progress(console=stream, transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda done: bar.advance(task, done)

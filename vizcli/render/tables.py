@@ -13,6 +13,7 @@ from vizcli.render.columns import DEFAULT_COLUMNS, Column
 from vizcli.render.formats import summary_weights_text, totals_rows
 
 if TYPE_CHECKING:
+    from vizcli.cam.explain import CamReport
     from vizcli.fmaps import FmapLayer
     from vizcli.hist import ParameterRow
     from vizcli.kernels import KernelLayer
@@ -181,4 +182,43 @@ def stats_renderable(rows: list[LayerHealth]) -> Table:
         values = [_num(a[k]) for k in ("mean", "std", "min", "max")]
         grads = [_num(row.output_grad_norm), _num(row.param_grad_norm)]
         table.add_row(row.name, row.type, *values, zeros, *grads, flags)
+    return table
+
+
+def predictions_renderable(report: CamReport) -> Table:
+    """Top predictions per image; the explained classes marked."""
+    explained = {(r.image, r.target.index) for r in report.results}
+    table = Table(title=f"{report.title}: predictions", box=box.SIMPLE_HEAD)
+    for header in ("Image", "Rank", "Class", "Index", "Probability", "Explained"):
+        table.add_column(
+            header, justify="right" if header in ("Rank", "Index", "Probability") else "left"
+        )
+    for image, predictions in report.predictions.items():
+        for row, p in enumerate(predictions):
+            mark = "yes" if (image, p.index) in explained else ""
+            cells = [str(p.rank), p.name, str(p.index), f"{p.probability:.2%}", mark]
+            table.add_row(image if row == 0 else "", *cells)
+    return table
+
+
+def cam_metrics_renderable(report: CamReport) -> Table:
+    table = Table(
+        title="faithfulness (deletion: lower is better; insertion: higher)", box=box.SIMPLE_HEAD
+    )
+    for header in ("Image", "Class", "Deletion AUC", "Insertion AUC", "Average drop", "Increase"):
+        table.add_column(header, justify="left" if header in ("Image", "Class") else "right")
+    for r in report.results:
+        m = r.metrics
+        aucs = [f"{m['deletion_auc']:.3f}", f"{m['insertion_auc']:.3f}"]
+        drop = f"{m['average_drop']:.1f}%"
+        table.add_row(r.image, r.target.name, *aucs, drop, "yes" if m["increase"] else "no")
+    return table
+
+
+def sanity_renderable(report: CamReport) -> Table:
+    table = Table(title="sanity check: rank correlation with the original map", box=box.SIMPLE_HEAD)
+    table.add_column("Randomised from the top through")
+    table.add_column("Spearman", justify="right")
+    for row in report.sanity:
+        table.add_row(row["randomized_through"], f"{row['spearman']:.3f}")
     return table

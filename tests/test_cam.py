@@ -1,0 +1,346 @@
+"""CAM methods: parity with pytorch-grad-cam, maps computed by hand, localisation learned by a
+tiny CNN, faithfulness checks, and a model left exactly as it was."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from vizcli.cam import LayerProbe, get_method
+from vizcli.cam.base import normalize_maps, upsample
+from vizcli.cam.explain import choose_layer, resolve_targets
+from vizcli.cam.metrics import cascading_randomization, faithfulness, spearman
+from vizcli.errors import UsageError
+from vizcli.hooks import has_hooks
+
+SHARED = ["gradcam", "gradcam++", "xgradcam", "hirescam", "layercam", "eigencam"]
+
+
+def _reference(name):
+    from pytorch_grad_cam import (
+        AblationCAM,
+        EigenCAM,
+        GradCAM,
+        GradCAMPlusPlus,
+        HiResCAM,
+        LayerCAM,
+        ScoreCAM,
+        XGradCAM,
+    )
+
+    return {
+        "gradcam": GradCAM,
+        "gradcam++": GradCAMPlusPlus,
+        "xgradcam": XGradCAM,
+        "hirescam": HiResCAM,
+        "layercam": LayerCAM,
+        "eigencam": EigenCAM,
+        "scorecam": ScoreCAM,
+        "ablationcam": AblationCAM,
+    }[name]
+
+
+def _theirs(model, layer, method, batch, classes):
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    module = dict(model.named_modules())[layer]
+    with _reference(method)(model=model, target_layers=[module]) as cam:
+        if hasattr(cam, "batch_size"):
+            cam.batch_size = 16
+        return cam(input_tensor=batch, targets=[ClassifierOutputTarget(int(c)) for c in classes])
+
+
+def _ours_like_theirs(maps, size):
+    """Their post-processing (min-max, cv2 bilinear resize, min-max) applied to our maps."""
+    out = []
+    for m in normalize_maps(maps.float()).numpy():
+        m = cv2.resize(np.float32(m), size)
+        m = m - m.min()
+        out.append(m / (1e-7 + m.max()))
+    return np.stack(out)
+
+
+@pytest.fixture(
+    scope="module",
+    params=[("resnet18", "layer4"), ("vgg11", "features"), ("densenet121", "features.denseblock4")],
+)
+def zoo_model(request):
+    from torchvision.models import get_model
+
+    torch.manual_seed(0)
+    name, layer = request.param
+    return name, get_model(name).eval(), layer
+
+
+@pytest.mark.parametrize("method", SHARED)
+def test_parity_with_pytorch_grad_cam(zoo_model, method):
+    name, model, layer = zoo_model
+    torch.manual_seed(1)
+    batch, classes = torch.randn(2, 3, 64, 64), torch.tensor([3, 421])
+    theirs = _theirs(model, layer, method, batch, classes)
+    maps, _ = get_method(method)(LayerProbe(model, layer), batch, classes)
+    candidates = [_ours_like_theirs(maps, (64, 64))]
+    if method == "eigencam":  # SVD leaves the sign open: we orient it, the reference does not
+        candidates.append(_ours_like_theirs(_opposite_eigen_maps(model, layer, batch), (64, 64)))
+    for index, ref in enumerate(theirs):
+        if ref.max() == 0:
+            assert candidates[0][index].max() == 0
+            continue
+        best = max(np.corrcoef(c[index].ravel(), ref.ravel())[0, 1] for c in candidates)
+        assert best >= 0.999
+    assert not has_hooks(model)
+
+
+def _opposite_eigen_maps(model, layer, batch):
+    """Eigen-CAM with the other sign of the principal component."""
+    probe = LayerProbe(model, layer)
+    _, leaf = probe.run(batch, grads=False)
+    maps = []
+    for sample in probe.maps(leaf).detach():
+        matrix = sample.flatten(1).T
+        centred = matrix - matrix.mean(0)
+        _, _, vh = torch.linalg.svd(centred, full_matrices=False)
+        projection = (centred @ vh[0]).view(sample.shape[1:])
+        if torch.dot(projection.flatten(), sample.mean(0).flatten()) >= 0:
+            projection = -projection
+        maps.append(torch.relu(projection))
+    return torch.stack(maps)
+
+
+@pytest.mark.parametrize("method", ["scorecam", "ablationcam"])
+def test_parity_for_perturbation_methods(method):
+    from torchvision.models import resnet18
+
+    torch.manual_seed(0)
+    model = resnet18().eval()
+    batch, classes = torch.randn(1, 3, 64, 64), torch.tensor([7])
+    theirs = _theirs(model, "layer4", method, batch, classes)
+    maps, _ = get_method(method)(LayerProbe(model, "layer4"), batch, classes)
+    ours = _ours_like_theirs(maps, (64, 64))
+    assert np.corrcoef(ours.ravel(), theirs.ravel())[0, 1] >= 0.999
+
+
+class OneConv(nn.Module):
+    """A 1x1 conv, global average pooling and a linear head, all set by the test (seeds' fill_)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 1, bias=False)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(2, 2, bias=False)
+        with torch.no_grad():
+            self.conv.weight[0].fill_(1.0)  # channel 0 copies the image
+            self.conv.weight[1].fill_(-1.0)  # channel 1 is its negative
+            self.fc.weight.copy_(torch.tensor([[2.0, 0.5], [-1.0, 3.0]]))
+
+    def forward(self, x):
+        return self.fc(self.pool(self.conv(x)).flatten(1))
+
+
+def test_maps_computed_by_hand():
+    model = OneConv().eval()
+    image = torch.tensor([[[[1.0, 2.0], [3.0, -4.0]]]])
+    a0, a1 = image[0, 0], -image[0, 0]
+    # Grad-CAM, class 0: d logit / d A_k(i,j) = w_k / 4, so alpha = (0.5, 0.125)
+    maps, logits = get_method("gradcam")(LayerProbe(model, "conv"), image, torch.tensor([0]))
+    assert torch.allclose(maps[0], torch.relu(0.5 * a0 + 0.125 * a1))
+    assert torch.allclose(logits, model(image).detach())
+    # CAM, class 1: the linear weights themselves
+    maps, _ = get_method("cam")(LayerProbe(model, "conv"), image, torch.tensor([1]))
+    assert torch.allclose(maps[0], torch.relu(-1.0 * a0 + 3.0 * a1))
+    # HiResCAM: element-wise gradient times activation, summed
+    maps, _ = get_method("hirescam")(LayerProbe(model, "conv"), image, torch.tensor([1]))
+    assert torch.allclose(maps[0], torch.relu(-0.25 * a0 + 0.75 * a1))
+    # vanilla saliency: |d logit / d x| = |sum_k w_k c_k| / 4 everywhere
+    maps, _ = get_method("saliency")(LayerProbe(model, None), image, torch.tensor([0]))
+    assert torch.allclose(maps[0], torch.full((2, 2), (2.0 - 0.5) / 4))
+
+
+# --------------------------------------------------------------------- a model that learned
+
+
+def _squares(count, generator, with_square=True):
+    images = torch.rand(count, 3, 32, 32, generator=generator) * 0.5
+    boxes = []
+    for i in range(count):
+        y, x = torch.randint(0, 26, (2,), generator=generator).tolist()
+        if with_square:
+            images[i, :, y : y + 6, x : x + 6] = 1.0
+        boxes.append((y, x))
+    return images, boxes
+
+
+class SquareNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(8, 16, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(16, 16, 3, padding=1),
+            nn.ReLU(),
+        )
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(16, 2)
+
+    def forward(self, x):
+        return self.fc(self.pool(self.features(x)).flatten(1))
+
+
+@pytest.fixture(scope="session")
+def square_net():
+    """Trained in seconds: is there a bright square on the noise (class 1) or not (class 0)?"""
+    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(0)
+    model = SquareNet()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    for _ in range(150):
+        positives, _ = _squares(32, generator)
+        negatives, _ = _squares(32, generator, with_square=False)
+        batch = torch.cat([positives, negatives])
+        labels = torch.cat([torch.ones(32), torch.zeros(32)]).long()
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(model(batch), labels).backward()
+        optimizer.step()
+    model.zero_grad(set_to_none=True)
+    model.eval()
+    test, boxes = _squares(60, torch.Generator().manual_seed(123))
+    with torch.no_grad():
+        assert (model(test).argmax(1) == 1).float().mean() > 0.95
+    return model, test, boxes
+
+
+@pytest.mark.parametrize("method", ["gradcam", "scorecam", "layercam"])
+def test_trained_model_is_localised(square_net, method):
+    model, images, boxes = square_net
+    maps, _ = get_method(method)(LayerProbe(model, "features"), images, torch.ones(60).long())
+    big = upsample(normalize_maps(maps), (32, 32))
+    hits = 0
+    for heat, (y, x) in zip(big, boxes, strict=True):
+        py, px = divmod(int(heat.argmax()), 32)
+        hits += y - 1 <= py <= y + 6 and x - 1 <= px <= x + 6
+    assert hits / len(boxes) >= 0.9
+    assert not has_hooks(model)
+
+
+def test_faithfulness_prefers_the_real_map(square_net):
+    model, images, _ = square_net
+    image = images[:1]
+    maps, _ = get_method("gradcam")(LayerProbe(model, "features"), image, torch.tensor([1]))
+    good = upsample(normalize_maps(maps), (32, 32))[0]
+    real = faithfulness(model, image, 1, good)
+    inverted = faithfulness(model, image, 1, 1 - good)
+    assert real["deletion_auc"] < inverted["deletion_auc"]
+    assert real["insertion_auc"] > inverted["insertion_auc"]
+
+
+def test_sanity_check_gradcam_falls_when_weights_are_randomised(square_net):
+    model, images, _ = square_net
+    before = [p.clone() for p in model.parameters()]
+    rows = cascading_randomization(
+        model, get_method("gradcam"), "features", images[:1], torch.tensor([1])
+    )
+    assert [r["randomized_through"] for r in rows] == ["fc", "features"]
+    assert rows[-1]["spearman"] < 0.5
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+
+
+def test_spearman():
+    a = torch.arange(16.0).view(4, 4)
+    assert spearman(a, a * 3 + 1) == pytest.approx(1.0)
+    assert spearman(a, -a) == pytest.approx(-1.0)
+
+
+# --------------------------------------------------------------------- every method, clean model
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        "cam",
+        "gradcam",
+        "gradcam++",
+        "xgradcam",
+        "hirescam",
+        "layercam",
+        "eigencam",
+        "scorecam",
+        "ablationcam",
+        "saliency",
+        "smoothgrad",
+        "guided-backprop",
+        "integrated-gradients",
+    ],
+)
+def test_every_method_leaves_the_model_unchanged(square_net, method):
+    model, images, _ = square_net
+    model.train()
+    for p in model.features[0].parameters():
+        p.requires_grad_(False)
+    before = model(images[:2]).detach()
+    try:
+        layer = None if not get_method(method).uses_layer else "features"
+        maps, _ = get_method(method)(LayerProbe(model, layer), images[:2], None)
+        expected = (2, 16, 16) if layer else (2, 32, 32)
+        assert maps.shape == expected and (maps >= 0).all()
+        assert model.training and not model.features[0].weight.requires_grad
+        assert model.fc.weight.requires_grad and all(p.grad is None for p in model.parameters())
+        assert not has_hooks(model)
+        assert torch.equal(model(images[:2]).detach(), before)
+    finally:
+        model.eval()
+        for p in model.parameters():
+            p.requires_grad_(True)
+
+
+def test_guided_backprop_differs_from_plain_saliency(square_net):
+    model, images, _ = square_net
+    plain, _ = get_method("saliency")(LayerProbe(model, None), images[:1], torch.tensor([1]))
+    guided, _ = get_method("guided-backprop")(
+        LayerProbe(model, None), images[:1], torch.tensor([1])
+    )
+    assert not torch.allclose(plain, guided)
+
+
+def test_failures_clean_up_too(square_net):
+    model, images, _ = square_net
+    with pytest.raises(UsageError, match="not an image-like tensor"):
+        get_method("gradcam")(LayerProbe(model, "fc"), images[:1], None)
+    assert not has_hooks(model) and torch.is_grad_enabled()
+
+
+def test_target_layer_choice():
+    from torchvision.models import resnet18, swin_t, vit_b_16
+
+    image = torch.randn(1, 3, 64, 64)
+    assert choose_layer(resnet18().eval(), image, None) == ("layer4", True)
+    assert choose_layer(vit_b_16(), image, None) == ("encoder.layers.encoder_layer_11.ln_1", True)
+    assert choose_layer(swin_t(), image, None) == ("norm", True)
+    with pytest.raises(UsageError, match="did you mean 'layer4'"):
+        choose_layer(resnet18(), image, "layer5")
+
+
+def test_vit_tokens_are_explained_on_their_grid():
+    from torchvision.models import vit_b_32
+
+    torch.manual_seed(0)
+    model = vit_b_32().eval()
+    layer, _ = choose_layer(model, None, None)
+    maps, _ = get_method("gradcam")(LayerProbe(model, layer), torch.randn(1, 3, 224, 224), None)
+    assert maps.shape == (1, 7, 7)
+
+
+def test_class_targets():
+    names = ["tabby cat", "tiger cat", "golden retriever"]
+    assert resolve_targets(["2", "Tabby Cat", "retriever"], names) == [2, 0, 2]
+    with pytest.raises(UsageError, match="out of range"):
+        resolve_targets(["3"], names)
+    with pytest.raises(UsageError, match="matches 'tabby cat', 'tiger cat'"):
+        resolve_targets(["cat"], names)
+    with pytest.raises(UsageError, match="unknown method"):
+        get_method("gradcan")

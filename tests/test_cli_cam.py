@@ -1,0 +1,121 @@
+"""`vizcli cam` from the command line: pictures, predictions, .npy maps and one-line errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import SAMPLES
+from tests.tb import read_events
+from tests.tiny_models import CREATED
+from vizcli.hooks import has_hooks
+
+CHELSEA = str(SAMPLES / "chelsea.png")
+CAMERA = str(SAMPLES / "camera.png")
+
+
+def test_cam_writes_overlay_map_panel_and_npy(cli, tmp_path):
+    result = cli(
+        "cam",
+        "resnet18",
+        CHELSEA,
+        CAMERA,
+        "--size",
+        "128",
+        "--npy",
+        "--target",
+        "tabby",
+        "--out",
+        str(tmp_path / "png"),
+        "--logdir",
+        str(tmp_path / "tb"),
+    )
+    assert result.code == 0, result.stderr
+    assert "Grad-CAM on layer layer4 (chosen automatically" in result.stderr
+    assert "tabby" in result.stdout and "RANDOM weights" in result.stderr
+    folder = tmp_path / "png" / "cam-resnet18"
+    names = sorted(p.name for p in folder.iterdir())
+    assert "chelsea__tabby__cam__gradcam__top1__overlay.png" in names
+    with Image.open(folder / "chelsea__tabby__cam__gradcam__top1__overlay.png") as im:
+        assert im.size == (128, 128)
+    with Image.open(folder / "camera__tabby__cam__gradcam__top1__panel.png") as im:
+        assert im.size == (3 * 128 + 2 * 4, 128 + 18)
+    raw = np.load(folder / "chelsea__tabby__gradcam.npy")
+    assert raw.shape == (4, 4) and raw.min() >= 0 and raw.max() <= 1
+    events = read_events(tmp_path / "tb" / "cam-resnet18")
+    assert {"cam/gradcam/top1/overlay", "cam/gradcam/top1/map", "cam/gradcam/top1/panel"} <= set(
+        events.Tags()["images"]
+    )
+    assert [e.step for e in events.Images("cam/gradcam/top1/overlay")] == [0, 1]
+
+
+def test_cam_topk_and_methods(cli, tmp_path):
+    for method in ("gradcam++", "eigencam", "smoothgrad"):
+        result = cli(
+            "cam",
+            "resnet18",
+            CHELSEA,
+            "--method",
+            method,
+            "--topk",
+            "2",
+            "--size",
+            "64",
+            "--out",
+            str(tmp_path),
+            "--run",
+            method.replace("+", "p"),
+        )
+        assert result.code == 0, result.stderr
+        files = [p.name for p in (tmp_path / method.replace("+", "p")).glob("*overlay.png")]
+        assert len(files) == 2
+
+
+def test_cam_metrics_and_sanity_tables(cli, tmp_path):
+    result = cli(
+        "cam",
+        "resnet18",
+        CHELSEA,
+        "--size",
+        "64",
+        "--metrics",
+        "--sanity",
+        "--logdir",
+        str(tmp_path),
+    )
+    assert result.code == 0, result.stderr
+    assert "Deletion AUC" in result.stdout and "Spearman" in result.stdout
+    assert "sanity:" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "text"),
+    [
+        (["--method", "gradcan"], "did you mean 'gradcam'"),
+        (["--target", "1000"], "class index 1000 is out of range"),
+        (["--target", "unicorn"], "unknown class 'unicorn'"),
+        (["--layer", "fc"], "not an image-like tensor"),
+        (["--layer", "layer5"], "did you mean 'layer4'"),
+        (["--colormap", "plasma2"], "unknown colormap"),
+    ],
+)
+def test_cam_errors(cli, tmp_path, args, text):
+    result = cli("cam", "resnet18", CHELSEA, "--size", "64", *args, "--out", str(tmp_path))
+    assert result.code == 2, result.stderr
+    assert text in result.stderr and "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cam_leaves_the_model_clean(cli, tmp_path):
+    CREATED.clear()
+    result = cli(
+        "cam", "tests.tiny_models:tracked", CHELSEA, "--size", "32", "--logdir", str(tmp_path)
+    )
+    assert result.code == 0, result.stderr
+    failing = cli(
+        "cam", "tests.tiny_models:tracked", CHELSEA, "--layer", "fc", "--logdir", str(tmp_path)
+    )
+    assert failing.code == 2
+    assert len(CREATED) == 2 and not any(has_hooks(m) for m in CREATED)
+    assert all(p.grad is None for m in CREATED for p in m.parameters())

@@ -1,0 +1,210 @@
+"""`vizcli cam` as a library call: predictions, maps, pictures, and optional checks.
+
+For each batch of images the chosen method runs once per requested class; each map is
+normalised, upsampled to the input, drawn (overlay, raw map, panel) and handed to the sinks
+at once. The caller's model is never changed: hooks are removed and training flags and
+``requires_grad`` restored by the hook helpers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from vizcli import artifacts
+from vizcli.cam.base import LayerProbe, get_method, normalize_maps, upsample
+from vizcli.errors import UsageError, suggest
+from vizcli.hooks import capture, first_tensor
+from vizcli.models import LoadedModel
+
+Emit = Callable[[artifacts.Artifact], None]
+
+
+@dataclass(frozen=True)
+class CamOptions:
+    method: str = "gradcam"
+    layer: str | None = None
+    targets: tuple[str, ...] = ()  # class indices or names; empty: top-k predictions
+    topk: int = 1
+    alpha: float = 0.5
+    colormap: str = "jet"
+    batch_size: int = 8
+    npy: bool = False
+    metrics: bool = False
+    sanity: bool = False
+
+
+@dataclass
+class Prediction:
+    index: int
+    name: str
+    probability: float
+    rank: int = 0  # 1 for the most probable class
+
+
+@dataclass
+class CamResult:
+    image: str
+    rank: int  # 0 for the top class (or the first --target)
+    target: Prediction
+    map: torch.Tensor  # h x w in [0, 1], the method's own resolution
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class CamReport:
+    method: str
+    title: str
+    layer: str | None
+    layer_chosen_automatically: bool
+    predictions: dict[str, list[Prediction]] = field(default_factory=dict)
+    results: list[CamResult] = field(default_factory=list)
+    sanity: list[dict[str, Any]] = field(default_factory=list)
+
+
+def class_names(loaded: LoadedModel, count: int) -> list[str]:
+    names = loaded.categories or []
+    return list(names) if len(names) == count else [f"class {i}" for i in range(count)]
+
+
+def resolve_targets(texts: Sequence[str], names: list[str]) -> list[int]:
+    """Class indices from ``--target`` values: an index, a class name, or a unique part of one."""
+    indices = []
+    lowered = [n.lower() for n in names]
+    for text in texts:
+        value = text.strip()
+        if value.lstrip("-").isdigit():
+            index = int(value)
+            if not 0 <= index < len(names):
+                raise UsageError(
+                    f"class index {index} is out of range",
+                    hint=f"the model has {len(names)} classes: 0..{len(names) - 1}",
+                )
+            indices.append(index)
+            continue
+        if value.lower() in lowered:
+            indices.append(lowered.index(value.lower()))
+            continue
+        partial = [i for i, n in enumerate(lowered) if value.lower() in n]
+        if len(partial) == 1:
+            indices.append(partial[0])
+            continue
+        hint = (
+            "matches " + ", ".join(repr(names[i]) for i in partial[:4])
+            if partial
+            else suggest(value, names) or "give a class index or name"
+        )
+        raise UsageError(f"unknown class {value!r}", hint=hint)
+    return indices
+
+
+def choose_layer(model: nn.Module, batch: torch.Tensor, name: str | None) -> tuple[str, bool]:
+    """The layer to explain: as given, or the last one whose output is still a spatial map."""
+    modules = dict(model.named_modules())
+    if name:
+        if name not in modules or not name:
+            hint = suggest(name, [n for n in modules if n]) or "see 'vizcli layers MODEL'"
+            raise UsageError(f"unknown layer {name!r}", hint=hint)
+        return name, False
+    kind = type(model).__name__
+    if kind == "VisionTransformer":  # the last block's input: patch tokens still matter there
+        blocks = [n for n in modules if n.startswith("encoder.layers.") and n.count(".") == 2]
+        return f"{blocks[-1]}.ln_1", True
+    if kind == "SwinTransformer":
+        return "norm", True
+    last: list[str] = []
+
+    def record(layer: str, tensor: torch.Tensor) -> None:
+        if tensor.dim() == 4 and min(tensor.shape[-2:]) > 1:
+            last.append(layer)
+
+    with capture(model, {n: m for n, m in modules.items() if n}, record), torch.no_grad():
+        model.eval()
+        model(batch[:1])
+    if not last:
+        raise UsageError("no layer outputs a spatial map to explain", hint="give --layer")
+    return last[-1], True
+
+
+def explain(
+    loaded: LoadedModel,
+    images: Sequence[Path],
+    options: CamOptions,
+    emit: Emit,
+    progress: Callable[[int], None] | None = None,
+) -> CamReport:
+    """Explain each image's predicted (or given) classes with ``options.method``."""
+    from vizcli.cam import metrics as cam_metrics
+    from vizcli.images import load_tensor
+    from vizcli.render import overlays
+
+    method = get_method(options.method)
+    model, device = loaded.model, loaded.device
+    first = load_tensor(images[0], loaded.preprocess).to(device)
+    layer, automatic = (None, False)
+    if method.uses_layer:
+        layer, automatic = choose_layer(model, first, options.layer)
+    probe = LayerProbe(model, layer)
+    report = CamReport(method.name, method.title, layer, automatic)
+    names = loaded.categories
+    explicit: list[int] = []
+    if options.targets:
+        if names is None:
+            with torch.no_grad():
+                names = class_names(loaded, first_tensor(model(first)).shape[1])
+        explicit = resolve_targets(options.targets, names)
+    for start in range(0, len(images), options.batch_size):
+        paths = images[start : start + options.batch_size]
+        batch = torch.cat([load_tensor(p, loaded.preprocess) for p in paths]).to(device)
+        count = len(paths)
+        first_classes = torch.full((count,), explicit[0], device=device) if explicit else None
+        maps, logits = method(probe, batch, first_classes)
+        if names is None or len(names) != logits.shape[1]:
+            names = class_names(loaded, logits.shape[1])
+        probabilities = torch.softmax(logits.float(), 1).cpu()
+        ranked = probabilities.topk(min(max(options.topk, 5), probabilities.shape[1]), 1)
+        classes_per_rank = (
+            [torch.full((count,), index) for index in explicit]
+            if explicit
+            else [ranked.indices[:, r] for r in range(min(options.topk, logits.shape[1]))]
+        )
+        order = probabilities.argsort(1, descending=True).argsort(1) + 1  # rank of each class
+        for offset, path in enumerate(paths):
+            shown = [int(i) for i in ranked.indices[offset]]
+            shown += [i for i in explicit if i not in shown]  # explained classes always listed
+            report.predictions[path.stem] = [
+                Prediction(i, names[i], float(probabilities[offset, i]), int(order[offset, i]))
+                for i in shown
+            ]
+        for rank, classes in enumerate(classes_per_rank):
+            if rank > 0:
+                maps, _ = method(probe, batch, classes.to(device))
+            normalized = normalize_maps(maps.float().cpu())
+            big = upsample(normalized, tuple(batch.shape[-2:]))
+            for offset, path in enumerate(paths):
+                cls = int(classes[offset])
+                probability = float(probabilities[offset, cls])
+                target = Prediction(cls, names[cls], probability, int(order[offset, cls]))
+                result = CamResult(path.stem, rank, target, normalized[offset])
+                if options.metrics:
+                    result.metrics = cam_metrics.faithfulness(
+                        model, batch[offset : offset + 1], cls, big[offset]
+                    )
+                report.results.append(result)
+                image = loaded.preprocess.denormalize(batch[offset].float().cpu())
+                for item in overlays.cam_artifacts(
+                    image, big[offset], result, method.name, options, start + offset
+                ):
+                    emit(item)
+        if options.sanity and start == 0:
+            report.sanity = cam_metrics.cascading_randomization(
+                model, method, layer, batch[:1], classes_per_rank[0][:1].to(device)
+            )
+        if progress:
+            progress(len(paths))
+    return report

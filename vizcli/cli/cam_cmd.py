@@ -1,0 +1,117 @@
+"""``vizcli cam``: class activation maps and saliency, with predictions and optional checks."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from vizcli.cli import common, console
+from vizcli.cli.options import (
+    DeviceOpt,
+    ImagesArg,
+    ImageWeightsOpt,
+    LogdirOpt,
+    ModelArg,
+    OfflineOpt,
+    OutDirOpt,
+    RunOpt,
+    SizeOpt,
+)
+
+METHOD_HELP = (
+    "cam, gradcam, gradcam++, xgradcam, hirescam, layercam, eigencam, scorecam, ablationcam; "
+    "saliency, smoothgrad, guided-backprop, integrated-gradients."
+)
+
+
+def cam(
+    model: ModelArg,
+    images: ImagesArg,
+    method: Annotated[str, typer.Option("--method", "-m", help=METHOD_HELP)] = "gradcam",
+    layer: Annotated[
+        str | None,
+        typer.Option(
+            "--layer",
+            "-l",
+            help="Target layer (default: the last spatial one).",
+            show_default=False,
+        ),
+    ] = None,  # fmt: skip
+    target: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--target",
+            "-c",
+            help="Class index or name to explain; repeatable. Default: the top prediction.",
+            show_default=False,
+        ),
+    ] = None,  # fmt: skip
+    topk: Annotated[int, typer.Option(min=1, help="One map for each of the top K classes.")] = 1,
+    alpha: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Heatmap opacity in overlays.")
+    ] = 0.5,
+    colormap: Annotated[str, typer.Option(help="Heatmap colormap.")] = "jet",
+    batch_size: Annotated[int, typer.Option(min=1, help="Images per forward pass.")] = 8,
+    npy: Annotated[bool, typer.Option(help="Also save each raw map as .npy.")] = False,
+    metrics: Annotated[
+        bool, typer.Option(help="Deletion/insertion AUC, average drop and increase per map.")
+    ] = False,
+    sanity: Annotated[
+        bool, typer.Option(help="Model-randomisation sanity check (Adebayo et al. 2018).")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    size: SizeOpt = None,
+    weights: ImageWeightsOpt = "auto",
+    device: DeviceOpt = "auto",
+    offline: OfflineOpt = False,
+    out: OutDirOpt = None,
+    logdir: LogdirOpt = None,
+    run: RunOpt = None,
+) -> None:
+    """Class activation maps (CAM/Grad-CAM family) and gradient saliency over the images."""
+    from vizcli.cam import get_method
+    from vizcli.cam.explain import CamOptions, explain
+    from vizcli.images import find_images
+    from vizcli.render.colormaps import lookup_table
+
+    get_method(method)  # reject a bad name before loading anything
+    lookup_table(colormap)
+    paths = find_images(images)
+    loaded = common.load_model(model, weights, device, offline)
+    if size is not None:
+        loaded.preprocess = loaded.preprocess.with_size(size)
+    options = CamOptions(method, layer, tuple(target or ()), topk, alpha, colormap, batch_size,
+                         npy, metrics, sanity)  # fmt: skip
+    with (
+        common.open_outputs("cam", loaded, paths, out, logdir, run) as outputs,
+        common.progress(len(paths), "explaining", quiet) as advance,
+    ):
+        report = explain(loaded, paths, options, outputs.write, advance)
+    from vizcli.render import tables
+
+    if report.layer:
+        how = (
+            "chosen automatically: the last layer with a spatial output"
+            if report.layer_chosen_automatically
+            else "as given"
+        )
+        console.info(f"{report.title} on layer {report.layer} ({how})")
+    console.show(tables.predictions_renderable(report))
+    if metrics:
+        console.show(tables.cam_metrics_renderable(report))
+    if sanity:
+        console.show(tables.sanity_renderable(report))
+        final = report.sanity[-1]["spearman"] if report.sanity else 1.0
+        if final < 0.5:
+            console.info(
+                f"sanity: {report.title} maps change when the weights are randomised "
+                f"(rank correlation {final:.2f}): they depend on what the model learned"
+            )
+        else:
+            console.warn(
+                f"sanity: {report.title} maps barely change when the weights are "
+                f"randomised (rank correlation {final:.2f}): they show the input's "
+                "structure, not what this model learned"
+            )
+    common.report_outputs(outputs)
