@@ -81,9 +81,11 @@ def report(title: str, results: dict[str, Run]) -> None:
         print(f"  {name:<44} {run.seconds:7.3f} s  {run.peak_mb:8.0f} MB peak RSS")
 
 
-def check(label: str, value: float, target: float, unit: str = "x") -> bool:
-    ok = value <= target
-    print(f"  {label:<52} {value:6.2f}{unit}  target <= {target}{unit}  {'ok' if ok else 'MISSED'}")
+def check(label: str, value: float, target: float, unit: str = "x", at_least: bool = False) -> bool:
+    ok = value >= target if at_least else value <= target
+    sign = ">=" if at_least else "<="
+    verdict = "ok" if ok else "MISSED"
+    print(f"  {label:<52} {value:6.2f}{unit}  target {sign} {target}{unit}  {verdict}")
     return ok
 
 
@@ -154,6 +156,7 @@ def main() -> int:
 
     results.extend(bench_fmaps(repeats))
     results.append(bench_graph(repeats))
+    results.extend(bench_cam(repeats))
 
     print(f"\n{sum(results)} of {len(results)} targets met")
     return 0
@@ -215,6 +218,72 @@ def bench_graph(repeats: int) -> bool:
         / runs["floor: import + build resnet50 + jit.trace"].seconds
     )
     return check("graph resnet50 / floor", ratio, 1.3)
+
+
+def _helper(*args: str) -> dict:
+    import json
+
+    proc = subprocess.run(
+        [PY, str(ROOT / "bench" / "cam_bench.py"), *args], capture_output=True, text=True, cwd=ROOT
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"cam_bench {' '.join(args)} failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def bench_cam(repeats: int) -> list[bool]:
+    """Grad-CAM and Score-CAM against pytorch-grad-cam and the floor, resnet50 on the CPU."""
+    import tempfile
+
+    import numpy as np
+
+    results = []
+    print("\ncam (resnet50, random weights, chelsea.png at 224x224)")
+    for batch in (1, 16):
+        ms = _helper("gradcam", str(batch))
+        print(f"  Grad-CAM batch {batch:>2}: vizcli {ms['ours_ms']:.0f} ms/image, pytorch-grad-cam "
+              f"{ms['theirs_ms']:.0f} ms/image, floor (forward + autograd.grad at layer4) "
+              f"{ms['floor_ms']:.0f} ms/image")  # fmt: skip
+        speedup = ms["theirs_ms"] / ms["ours_ms"]
+        results.append(
+            check(f"Grad-CAM b{batch}: speed-up over pytorch-grad-cam", speedup, 2.5, at_least=True)
+        )
+        results.append(
+            check(f"Grad-CAM b{batch}: vizcli / floor", ms["ours_ms"] / ms["floor_ms"], 1.1)
+        )
+    if os.environ.get("BENCH_SCORECAM", "1") != "0":  # pytorch-grad-cam needs ~3 minutes here
+        ours, theirs = _helper("scorecam", "ours"), _helper("scorecam", "theirs")
+        a = np.load("/tmp/vizcli_bench_scorecam_ours.npy")
+        b = np.load("/tmp/vizcli_bench_scorecam_theirs.npy")
+        import cv2
+
+        a = cv2.resize(np.float32((a - a.min()) / (a.max() - a.min() + 1e-12)), b.shape[::-1])
+        a = (a - a.min()) / (a.max() + 1e-7)
+        corr = float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+        print(f"  Score-CAM, 1 image: vizcli {ours['seconds']:.1f} s, {ours['peak_mb']:.0f} MB "
+              f"peak; pytorch-grad-cam {theirs['seconds']:.1f} s, {theirs['peak_mb']:.0f} MB "
+              f"peak; map correlation {corr:.5f}")  # fmt: skip
+        speedup = theirs["seconds"] / ours["seconds"]
+        results.append(
+            check("Score-CAM: speed-up over pytorch-grad-cam", speedup, 1.5, at_least=True)
+        )
+        results.append(check("Score-CAM: vizcli peak RSS", ours["peak_mb"], 1024, " MB"))
+    with tempfile.TemporaryDirectory() as tmp:
+        runs: dict[str, list[Run]] = {"ours": [], "floor": []}
+        for index in range(max(2, repeats // 2)):
+            runs["ours"].append(run_once([*VIZCLI, "cam", "resnet50", SAMPLE, "--weights", "none",
+                                          "--out", str(Path(tmp) / str(index))]))  # fmt: skip
+            runs["floor"].append(run_once([PY, str(ROOT / "bench" / "cam_bench.py"), "floor"]))
+        pngs = sorted((Path(tmp) / "0").glob("*/*.png"))
+        encode_s = _png_encode_seconds(pngs)
+    ours_s = statistics.median(r.seconds for r in runs["ours"])
+    floor_s = statistics.median(r.seconds for r in runs["floor"])
+    print(f"  vizcli cam resnet50 IMAGE: {ours_s:.2f} s; floor (import, build, forward, gradient) "
+          f"{floor_s:.2f} s + PNG writing {encode_s:.2f} s")  # fmt: skip
+    results.append(
+        check("cam resnet50 / (floor + PNG writing)", ours_s / (floor_s + encode_s), 1.15)
+    )
+    return results
 
 
 def _png_encode_seconds(paths: list[Path]) -> float:

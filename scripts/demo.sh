@@ -28,6 +28,10 @@ $VIZCLI stats resnet18 sample_images/ --type Conv2d --weights auto --offline --l
 echo "== vizcli graph resnet18 --depth 2"
 $VIZCLI graph resnet18 --depth 2 -f svg --out "$OUT" --logdir "$OUT/runs"
 
+echo "== vizcli cam resnet18 sample_images/ (Grad-CAM of each image's top class)"
+$VIZCLI cam resnet18 sample_images/ --weights auto --offline --out "$OUT" --logdir "$OUT/runs"
+
 echo
-echo "Results: PNG files in $OUT/fmaps-resnet18/ and $OUT/kernels-resnet18/, summaries in $OUT/."
+echo "Results: PNG files in $OUT/fmaps-resnet18/, $OUT/kernels-resnet18/ and $OUT/cam-resnet18/;"
+echo "graph files in $OUT/graph-resnet18/; summaries in $OUT/."
 echo "TensorBoard: .venv/bin/tensorboard --logdir $OUT/runs"
