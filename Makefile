@@ -11,7 +11,8 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt --config-settings editable_mode=compat -e '.[dev]'
+	$(BIN)/python -m compileall -q vizcli
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -21,6 +22,7 @@ test: $(STAMP)
 	$(BIN)/pytest -q
 
 bench: $(STAMP)
+	$(BIN)/python -m compileall -q vizcli  # start-up timings assume cached bytecode
 	$(BIN)/python bench/run.py
 
 lint: $(STAMP)
