@@ -59,6 +59,8 @@ def _by_patterns(layers: dict[str, nn.Module], patterns: Sequence[str]) -> dict[
                 hint = suggest(pattern, layers) or "see 'vizcli layers MODEL'"
                 raise UsageError(f"unknown layer {pattern!r}", hint=hint)
             chosen.update((n, layers[n]) for n in matches)
+    if not chosen:
+        raise UsageError("empty --layer value", hint="give a layer name such as 'layer4.1.conv2'")
     order = list(layers)
     return dict(sorted(chosen.items(), key=lambda item: order.index(item[0])))
 
@@ -66,7 +68,7 @@ def _by_patterns(layers: dict[str, nn.Module], patterns: Sequence[str]) -> dict[
 def _resolve_types(layers: dict[str, nn.Module], types: Sequence[str]) -> set[str]:
     present = {type(m).__name__ for m in layers.values()}
     by_lower = {name.lower(): name for name in present}
-    wanted = set()
+    wanted: set[str] = set()
     for raw in types:
         for name in (t.strip() for t in raw.split(",") if t.strip()):
             if name.lower() not in by_lower:
@@ -75,6 +77,8 @@ def _resolve_types(layers: dict[str, nn.Module], types: Sequence[str]) -> set[st
                 )
                 raise UsageError(f"no layer of type {name!r} in this model", hint=hint)
             wanted.add(name.lower())
+    if not wanted:
+        raise UsageError("empty --type value", hint="give a class name such as Conv2d")
     return wanted
 
 

@@ -440,6 +440,10 @@ def read_state_dict(path_text: str) -> dict[str, torch.Tensor]:
         raise WeightsUsageError(f"checkpoint path is a folder, not a file: {path}")
     if path.stat().st_size == 0:
         raise WeightsError(f"checkpoint file is empty: {path}")
+    with path.open("rb") as handle:
+        magic = handle.read(4)
+    if magic != b"PK\x03\x04" and magic[:1] != b"\x80":  # torch.save zip, or a legacy pickle
+        raise WeightsError(f"{path} is not a PyTorch checkpoint (unrecognised file format)")
     try:
         with warnings.catch_warnings():  # torch warns about pickle protocols it then refuses
             warnings.simplefilter("ignore", UserWarning)

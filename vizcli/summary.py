@@ -122,7 +122,7 @@ def parse_shape(text: str) -> tuple[int, ...]:
         raise InputSpecError(f"empty --input shape {text!r}", hint=example)
     dims = []
     for part in parts:
-        if not re.fullmatch(r"[+-]?\d+", part):
+        if not re.fullmatch(r"[+-]?[0-9]+", part):
             raise InputSpecError(f"bad --input {text!r}: {part!r} is not an integer", hint=example)
         value = int(part)
         if value <= 0:

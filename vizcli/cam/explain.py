@@ -8,6 +8,7 @@ at once. The caller's model is never changed: hooks are removed and training fla
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,7 +79,7 @@ def resolve_targets(texts: Sequence[str], names: list[str]) -> list[int]:
     lowered = [n.lower() for n in names]
     for text in texts:
         value = text.strip()
-        if value.lstrip("-").isdigit():
+        if re.fullmatch(r"[+-]?[0-9]+", value):
             index = int(value)
             if not 0 <= index < len(names):
                 raise UsageError(

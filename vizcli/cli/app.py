@@ -10,6 +10,7 @@ import typer
 
 from vizcli import __version__
 from vizcli.cli import console
+from vizcli.cli.board_cmd import board
 from vizcli.cli.cam_cmd import cam
 from vizcli.cli.fmaps_cmd import fmaps
 from vizcli.cli.graph_cmd import graph
@@ -28,7 +29,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-for command in (models, summary, layers, kernels, fmaps, hist, stats, graph, cam):
+for command in (models, summary, layers, kernels, fmaps, hist, stats, graph, cam, board):
     app.command(name=command.__name__)(command)
 
 
@@ -88,6 +89,8 @@ def main(argv: list[str] | None = None) -> None:
             "for the traceback, and please report it)",
             EXIT_RUNTIME,
         )
+    if code == 130:  # Typer turns Ctrl-C into Exit(130) before we see KeyboardInterrupt
+        _fail("interrupted", 130)
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -177,7 +177,12 @@ class RunOutputs:
                 final = root / self.name
                 staging = root / f".{self.name}.partial"
                 shutil.rmtree(staging, ignore_errors=True)
-                staging.mkdir(parents=True)
+                try:
+                    staging.mkdir(parents=True)
+                except OSError as exc:
+                    raise VizError(
+                        f"cannot create {staging.parent}/: {exc.strerror or exc}"
+                    ) from exc
                 self.finals[kind] = final
                 self.sinks.append(PngSink(staging) if kind == "png" else TensorBoardSink(staging))
         except BaseException:
