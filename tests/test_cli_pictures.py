@@ -140,3 +140,52 @@ def test_every_command_leaves_the_model_clean(cli, tmp_path, command):
     assert not model.training  # resolve_model hands out eval-mode models; commands keep it
     assert all(p.requires_grad for p in model.parameters())
     assert all(p.grad is None for p in model.parameters())
+
+
+@pytest.mark.slow
+def test_progress_bar_on_a_terminal_only(tmp_path):
+    """A pseudo-terminal gets a rich progress bar; a pipe (and --quiet) gets none."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    args = [
+        sys.executable,
+        "-m",
+        "vizcli",
+        "fmaps",
+        "tests/tiny_models.py:TinyNet",
+        str(SAMPLES),
+        "--size",
+        "32",
+    ]
+    primary, replica = pty.openpty()
+    proc = subprocess.Popen(
+        [*args, "--logdir", str(tmp_path / "tty")],
+        cwd=ROOT,
+        stdin=replica,
+        stdout=replica,
+        stderr=replica,
+        env={**os.environ, "COLUMNS": "100"},
+    )
+    os.close(replica)
+    chunks = []
+    while True:
+        try:
+            data = os.read(primary, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=120)
+    os.close(primary)
+    assert proc.returncode == 0
+    assert b"drawing feature maps" in b"".join(chunks)  # the bar label, only on a terminal
+    piped = subprocess.run(
+        [*args, "--logdir", str(tmp_path / "pipe")], cwd=ROOT, capture_output=True, text=True
+    )
+    assert piped.returncode == 0 and "drawing feature maps" not in piped.stderr

@@ -70,6 +70,7 @@ def feature_maps(
     options: FmapOptions,
     emit: Emit,
     strict: bool = True,
+    progress: Callable[[int], None] | None = None,
 ) -> list[FmapLayer]:
     """Draw every chosen layer's output for every image; ``strict`` rejects non-image outputs."""
     import torch
@@ -106,6 +107,8 @@ def feature_maps(
         with capture(model, layers, on_output), torch.no_grad():
             model.eval()
             model(batch)
+        if progress:
+            progress(1)
     return report
 
 

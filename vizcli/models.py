@@ -404,7 +404,8 @@ def _build_pretrained(name: str, member: Any, path: Path | None) -> nn.Module:
     from torchvision.models import get_model
 
     try:
-        with _weights_only_loading(member), _quiet_builder_warnings():
+        with _weights_only_loading(member), _quiet_builder_warnings(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # pickle-protocol notes before a refusal
             return get_model(name, weights=member, progress=False)
     except Exception as exc:
         raise WeightsError(

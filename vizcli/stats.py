@@ -68,6 +68,7 @@ def layer_health(
     emit: Emit,
     thresholds: Thresholds = Thresholds(),
     batch_size: int = 8,
+    progress: Callable[[int], None] | None = None,
 ) -> list[LayerHealth]:
     """Run every image once forward and backward; return one row per layer, with flags."""
     import torch
@@ -109,6 +110,8 @@ def layer_health(
                 rows[name].has_params = True
                 if grad is not None:
                     rows[name].param_grad_sq += float(grad.double().pow(2).sum())
+        if progress:
+            progress(len(images[start : start + batch_size]))
 
     result = list(rows.values())
     for row in result:

@@ -15,6 +15,7 @@ from vizcli.cli.options import (
     ModelArg,
     OfflineOpt,
     OutDirOpt,
+    QuietOpt,
     RunOpt,
     SizeOpt,
 )
@@ -60,7 +61,7 @@ def cam(
     sanity: Annotated[
         bool, typer.Option(help="Model-randomisation sanity check (Adebayo et al. 2018).")
     ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: QuietOpt = False,
     size: SizeOpt = None,
     weights: ImageWeightsOpt = "auto",
     device: DeviceOpt = "auto",

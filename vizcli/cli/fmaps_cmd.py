@@ -16,6 +16,7 @@ from vizcli.cli.options import (
     ModelArg,
     OfflineOpt,
     OutDirOpt,
+    QuietOpt,
     RunOpt,
     SizeOpt,
     TypeOpt,
@@ -35,6 +36,7 @@ def fmaps(
         int, typer.Option(min=0, help="Upscale small maps to about this many pixels (0: as is).")
     ] = 0,
     size: SizeOpt = None,
+    quiet: QuietOpt = False,
     weights: ImageWeightsOpt = "auto",
     device: DeviceOpt = "auto",
     offline: OfflineOpt = False,
@@ -60,8 +62,9 @@ def fmaps(
         else default_feature_layers(loaded.model)
     )
     options = FmapOptions(max_channels, colormap, cell_size)
-    with common.open_outputs("fmaps", loaded, paths, out, logdir, run) as outputs:
-        report = feature_maps(loaded, paths, chosen, options, outputs.write, strict=explicit)
+    outputs = common.open_outputs("fmaps", loaded, paths, out, logdir, run)
+    with outputs, common.progress(len(paths), "drawing feature maps", quiet) as advance:
+        report = feature_maps(loaded, paths, chosen, options, outputs.write, explicit, advance)
     from vizcli.render.tables import fmaps_renderable
 
     console.show(fmaps_renderable(report))

@@ -95,3 +95,6 @@ RunOpt = Annotated[
                  show_default=False),
 ]  # fmt: skip
 ImageWeightsOpt = Annotated[str, typer.Option("--weights", "-w", help=WEIGHTS_HELP)]
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="No progress bar (none is shown in pipes anyway).")
+]

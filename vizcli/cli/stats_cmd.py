@@ -16,6 +16,7 @@ from vizcli.cli.options import (
     LogdirOpt,
     ModelArg,
     OfflineOpt,
+    QuietOpt,
     RunOpt,
     TypeOpt,
 )
@@ -33,6 +34,7 @@ def stats(
     vanishing: Annotated[float, typer.Option(help="Flag output-gradient norms below this.")] = 1e-7,
     exploding: Annotated[float, typer.Option(help="Flag output-gradient norms above this.")] = 1e3,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per forward pass.")] = 8,
+    quiet: QuietOpt = False,
     weights: ImageWeightsOpt = "auto",
     device: DeviceOpt = "auto",
     offline: OfflineOpt = False,
@@ -51,8 +53,9 @@ def stats(
     else:
         chosen = {n: m for n, m in named_layers(loaded.model).items() if not any(m.children())}
     limits = Thresholds(dead, vanishing, exploding)
-    with common.open_outputs("stats", loaded, paths, None, logdir, run) as outputs:
-        rows = layer_health(loaded, paths, chosen, outputs.write, limits, batch_size)
+    outputs = common.open_outputs("stats", loaded, paths, None, logdir, run)
+    with outputs, common.progress(len(paths), "layer statistics", quiet) as advance:
+        rows = layer_health(loaded, paths, chosen, outputs.write, limits, batch_size, advance)
     if format is ListFormat.json:
         from vizcli.render.formats import to_json
 
