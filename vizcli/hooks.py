@@ -61,7 +61,6 @@ def capture(
     the tensor, so it can render or reduce the map and let it go: nothing is hoarded.
     With ``tensors_only=False`` it also runs (with ``None``) for outputs holding no tensor.
     """
-    handles = []
 
     def make_hook(name: str) -> Callable[..., None]:
         def hook(module: nn.Module, args: Any, output: Any) -> None:
@@ -71,14 +70,8 @@ def capture(
 
         return hook
 
-    try:
-        for name, module in layers.items():
-            handles.append(module.register_forward_hook(make_hook(name)))
-        with preserved_state(model):
-            yield
-    finally:
-        for handle in handles:
-            handle.remove()
+    with _forward_hooks(model, layers, make_hook):
+        yield
 
 
 def has_hooks(model: nn.Module) -> bool:
@@ -98,7 +91,6 @@ def intercept(
     Used where a method must change what flows on (a differentiable leaf at the CAM layer,
     guided-backprop ReLUs, an ablated channel). Same guarantees as :func:`capture`.
     """
-    handles = []
 
     def make_hook(name: str) -> Callable[..., Any]:
         def hook(module: nn.Module, args: Any, output: Any) -> Any:
@@ -106,6 +98,16 @@ def intercept(
 
         return hook
 
+    with _forward_hooks(model, modules, make_hook):
+        yield
+
+
+@contextlib.contextmanager
+def _forward_hooks(
+    model: nn.Module, modules: Mapping[str, nn.Module], make_hook: Callable[[str], Any]
+) -> Iterator[None]:
+    """Register ``make_hook(name)`` on each module; always remove them and restore the model."""
+    handles = []
     try:
         for name, module in modules.items():
             handles.append(module.register_forward_hook(make_hook(name)))
