@@ -1,8 +1,9 @@
 """Take the README's TensorBoard screenshot: serve a logdir, load the Images tab in headless
-Chromium, save a PNG. Redo it with `make demo && .venv/bin/python scripts/screenshot_tensorboard.py`.
+Chromium, save a PNG. Redo it with `make demo`, then
+`.venv/bin/python scripts/screenshot_tensorboard.py`.
 
-Needs Chromium (Debian: apt-get install chromium). Flags as the workplace notes advise: no
-sandbox (root), no GPU, no background networking (the machine has no network).
+Needs Chromium (Debian: apt-get install chromium). Flags: no sandbox (root), no GPU,
+no background networking (the machine may have no network).
 """
 
 from __future__ import annotations
