@@ -209,7 +209,7 @@ def _walk(
 
     model = loaded.model
     device = next((p.device for p in model.parameters()), loaded.device)
-    tensors = [image.to(device)] if image is not None else [_make_input(s, device) for s in specs]
+    tensors = [image.to(device)] if image is not None else [make_input(s, device) for s in specs]
     counter = FlopCounterMode(display=False)
     try:
         with counter:
@@ -234,7 +234,8 @@ def _walk(
     return stats, flops, str(device)
 
 
-def _make_input(spec: InputSpec, device: torch.device) -> torch.Tensor:
+def make_input(spec: InputSpec, device: torch.device) -> torch.Tensor:
+    """A tensor for one input spec: random floats, zeros for integer dtypes, empty on meta."""
     import torch
 
     dtype = getattr(torch, spec.dtype)

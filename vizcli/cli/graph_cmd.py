@@ -57,12 +57,12 @@ def graph(
     from vizcli.models import resolve_model
     from vizcli.render import graphviz
     from vizcli.render.formats import to_json
-    from vizcli.summary import _make_input, input_specs
+    from vizcli.summary import input_specs, make_input
 
     formats = [f for f in dict.fromkeys(f.value for f in format or []) if f != "dot"]
     loaded = resolve_model(model, weights=weights, device=device, offline=offline)
     specs = input_specs(input, dtype, loaded.default_input_shapes)
-    tensors = [_make_input(spec, loaded.device) for spec in specs]
+    tensors = [make_input(spec, loaded.device) for spec in specs]
     to_tensorboard = tensorboard and (logdir is not None or out is None)  # a TensorBoard sink?
     result = build_graphs(loaded.model, tensors, depth, loaded.name, to_tensorboard)
     graph_ = result.module_graph
