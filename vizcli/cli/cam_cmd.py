@@ -79,9 +79,7 @@ def cam(
     get_method(method)  # reject a bad name before loading anything
     lookup_table(colormap)
     paths = find_images(images)
-    loaded = common.load_model(model, weights, device, offline)
-    if size is not None:
-        loaded.preprocess = loaded.preprocess.with_size(size)
+    loaded = common.load_model(model, weights, device, offline, size)
     options = CamOptions(method, layer, tuple(target or ()), topk, alpha, colormap, batch_size,
                          npy, metrics, sanity)  # fmt: skip
     with (

@@ -14,11 +14,15 @@ if TYPE_CHECKING:
     from vizcli.render.sinks import RunOutputs
 
 
-def load_model(model: str, weights: str, device: str, offline: bool) -> LoadedModel:
-    """Build a real model and say loudly when its weights are random."""
+def load_model(
+    model: str, weights: str, device: str, offline: bool, size: int | None = None
+) -> LoadedModel:
+    """Build a real model (images cropped to ``size``); say loudly if its weights are random."""
     from vizcli.models import resolve_model
 
     loaded = resolve_model(model, weights=weights, device=device, offline=offline)
+    if size is not None:
+        loaded.preprocess = loaded.preprocess.with_size(size)
     if loaded.weights.warning:
         console.warn(loaded.weights.warning)
     if not loaded.weights.pretrained:

@@ -52,9 +52,7 @@ def fmaps(
 
     lookup_table(colormap)
     paths = find_images(images)
-    loaded = common.load_model(model, weights, device, offline)
-    if size is not None:
-        loaded.preprocess = loaded.preprocess.with_size(size)
+    loaded = common.load_model(model, weights, device, offline, size)
     explicit = bool(layer or type)
     chosen = (
         select_layers(loaded.model, layer, type)
