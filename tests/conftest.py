@@ -20,6 +20,9 @@ def isolated_torch_home(tmp_path_factory, monkeypatch) -> Path:
     """Every test gets an empty TORCH_HOME and offline mode: no test touches the network."""
     home = tmp_path_factory.mktemp("torch_home")
     monkeypatch.setenv("TORCH_HOME", str(home))
+    monkeypatch.setenv("HF_HOME", str(home / "huggingface"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("VIZCLI_OFFLINE", "1")
     return home
 

@@ -189,7 +189,8 @@ def test_torchvision_model_takes_a_checkpoint(tmp_path):
 def test_factory_from_a_file_path():
     loaded = resolve_model(f"{TINY}:tiny_net", device="cpu")
     assert type(loaded.model).__name__ == "TinyNet" and loaded.source == "factory"
-    assert loaded.weights.kind == "random"
+    assert loaded.weights.kind == "factory" and loaded.weights.pretrained
+    assert "no weights that vizcli saw" in loaded.weights.warning
 
 
 def test_factory_from_a_module_path():

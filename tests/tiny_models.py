@@ -91,3 +91,38 @@ def not_a_model() -> str:
 
 def broken_factory() -> nn.Module:
     raise ValueError("factory exploded")
+
+
+class InputProbe(nn.Module):
+    """TinyNet with an ``input`` layer (Identity) whose output is exactly what the model gets."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.input = nn.Identity()
+        self.net = TinyNet()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(self.input(x))
+
+
+def declared() -> nn.Module:
+    """A model declaring its preprocessing and class names the timm way (``pretrained_cfg``)."""
+    model = InputProbe()
+    model.pretrained_cfg = {
+        "input_size": (3, 96, 96),
+        "crop_pct": 0.75,
+        "interpolation": "bicubic",
+        "mean": (0.0, 0.0, 0.0),
+        "std": (1.0, 1.0, 1.0),
+        "label_names": ["alpha", "beta", "gamma", "delta"],
+    }
+    return model
+
+
+def self_loading() -> nn.Module:
+    """A factory that loads its own checkpoint (path from VIZCLI_TEST_CHECKPOINT)."""
+    import os
+
+    model = InputProbe()
+    model.load_state_dict(torch.load(os.environ["VIZCLI_TEST_CHECKPOINT"], weights_only=True))
+    return model

@@ -8,6 +8,7 @@ decompression-bomb limit stays on.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -45,6 +46,36 @@ class Preprocess:
         resize = None if self.resize is None else round(size * self.resize / max(self.crop))
         return replace(self, resize=resize, crop=(size, size))
 
+    def with_crop(self, crop: str) -> Preprocess:
+        """``--crop``: a fraction (0.875: resize to size/0.875, centre-crop) or ``squash``."""
+        text = crop.strip().lower()
+        if text in ("squash", "none"):
+            return replace(self, resize=None)
+        try:
+            fraction = float(text)
+        except ValueError:
+            fraction = float("nan")
+        if not 0 < fraction <= 1:  # also rejects NaN
+            raise UsageError(
+                f"--crop must be a fraction in (0, 1] or 'squash', got {crop!r}",
+                hint="0.875 resizes 224-pixel crops from 256",
+            )
+        return replace(self, resize=math.floor(max(self.crop) / fraction))
+
+    def with_normalization(
+        self, mean: Sequence[float] | None, std: Sequence[float] | None, normalize: bool = True
+    ) -> Preprocess:
+        """``--mean``/``--std`` (one number or one per channel); ``normalize=False``: raw [0, 1]."""
+        if not normalize:
+            if mean or std:
+                raise UsageError("--no-normalize cannot be combined with --mean/--std")
+            return replace(self, mean=(0.0,) * self.channels, std=(1.0,) * self.channels)
+        return replace(
+            self,
+            mean=self.mean if not mean else _per_channel("--mean", mean, self.channels),
+            std=self.std if not std else _per_channel("--std", std, self.channels, positive=True),
+        )
+
     def __call__(self, image: Image.Image) -> torch.Tensor:
         """Return a normalised ``C x H x W`` float tensor."""
         import torchvision.transforms.functional as F
@@ -78,6 +109,19 @@ class Preprocess:
         }
 
 
+def _per_channel(
+    option: str, values: Sequence[float], channels: int, positive: bool = False
+) -> tuple[float, ...]:
+    if len(values) == 1:
+        values = list(values) * channels
+    if len(values) != channels:
+        raise UsageError(f"{option} takes 1 or {channels} numbers, got {len(values)}")
+    for value in values:
+        if not math.isfinite(value) or (positive and value <= 0):
+            raise UsageError(f"{option} values must be finite" + (" and > 0" if positive else ""))
+    return tuple(float(v) for v in values)
+
+
 IMAGENET_PREPROCESS = Preprocess(
     resize=256, crop=(224, 224), mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)
 )
@@ -107,6 +151,41 @@ def preprocess_from_weights(weights: Any) -> Preprocess:
         mean=tuple(mean),
         std=tuple(std),
         interpolation=interpolation.value if interpolation is not None else "bilinear",
+    )
+
+
+def preprocess_from_cfg(cfg: Any) -> Preprocess:
+    """Read timm's ``pretrained_cfg`` convention (also what a factory's model may declare).
+
+    Keys: ``input_size`` (C, H, W), ``crop_pct`` (resize to size/crop_pct, then centre-crop),
+    ``crop_mode`` (``center`` or ``squash``), ``interpolation``, ``mean``, ``std``. Missing
+    keys keep ImageNet's defaults; no cfg at all gives :data:`IMAGENET_PREPROCESS`.
+    """
+    if cfg is None:
+        return IMAGENET_PREPROCESS
+    if not isinstance(cfg, dict):
+        cfg = cfg.to_dict() if hasattr(cfg, "to_dict") else vars(cfg)
+    base = IMAGENET_PREPROCESS
+    size = cfg.get("input_size") or (base.channels, *base.crop)
+    channels, height, width = (int(v) for v in size[-3:])
+    crop_pct = float(cfg.get("crop_pct") or base.crop[0] / base.resize)
+    squash = cfg.get("crop_mode") == "squash"
+    mean = tuple(cfg.get("mean") or base.mean)
+    std = tuple(cfg.get("std") or base.std)
+    if len(mean) != channels:
+        mean = (mean * channels)[:channels] if len(mean) == 1 else base.mean[:channels]
+    if len(std) != channels:
+        std = (std * channels)[:channels] if len(std) == 1 else base.std[:channels]
+    interpolation = str(cfg.get("interpolation") or base.interpolation)
+    if interpolation not in ("nearest", "bilinear", "bicubic", "box", "hamming", "lanczos"):
+        interpolation = "bilinear"
+    return Preprocess(
+        resize=None if squash else math.floor(max(height, width) / crop_pct),
+        crop=(height, width),
+        mean=tuple(float(m) for m in mean),
+        std=tuple(float(v) for v in std),
+        interpolation=interpolation,
+        channels=channels,
     )
 
 

@@ -33,7 +33,7 @@ def select_layers(
     chosen = dict(layers) if not patterns else _by_patterns(layers, patterns)
     if types:
         wanted = _resolve_types(layers, types)
-        chosen = {n: m for n, m in chosen.items() if type(m).__name__.lower() in wanted}
+        chosen = {n: m for n, m in chosen.items() if _type_names(m) & wanted}
         if not chosen:
             raise UsageError(
                 "no layer matches both the names and the types given",
@@ -65,8 +65,20 @@ def _by_patterns(layers: dict[str, nn.Module], patterns: Sequence[str]) -> dict[
     return dict(sorted(chosen.items(), key=lambda item: order.index(item[0])))
 
 
+def _type_names(module: nn.Module) -> set[str]:
+    """A module's class and its base classes, lower-cased: ``--type Conv2d`` takes subclasses."""
+    return {klass.__name__.lower() for klass in type(module).__mro__}
+
+
 def _resolve_types(layers: dict[str, nn.Module], types: Sequence[str]) -> set[str]:
-    present = {type(m).__name__ for m in layers.values()}
+    from torch import nn
+
+    present = {
+        klass.__name__
+        for m in layers.values()
+        for klass in type(m).__mro__
+        if issubclass(klass, nn.Module) and klass is not nn.Module
+    }
     by_lower = {name.lower(): name for name in present}
     wanted: set[str] = set()
     for raw in types:

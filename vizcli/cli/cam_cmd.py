@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from vizcli.cli import common, console
+from vizcli.cli.groups import NO_IMAGE_OPTIONS, ImageOptions, with_group
 from vizcli.cli.options import (
     DeviceOpt,
     ImagesArg,
@@ -17,7 +18,6 @@ from vizcli.cli.options import (
     OutDirOpt,
     QuietOpt,
     RunOpt,
-    SizeOpt,
 )
 
 METHOD_HELP = (
@@ -26,6 +26,7 @@ METHOD_HELP = (
 )
 
 
+@with_group("prep", ImageOptions)
 def cam(
     model: ModelArg,
     images: ImagesArg,
@@ -62,13 +63,13 @@ def cam(
         bool, typer.Option(help="Model-randomisation sanity check (Adebayo et al. 2018).")
     ] = False,
     quiet: QuietOpt = False,
-    size: SizeOpt = None,
     weights: ImageWeightsOpt = "auto",
     device: DeviceOpt = "auto",
     offline: OfflineOpt = False,
     out: OutDirOpt = None,
     logdir: LogdirOpt = None,
     run: RunOpt = None,
+    prep: ImageOptions = NO_IMAGE_OPTIONS,
 ) -> None:
     """Class activation maps (CAM/Grad-CAM family) and gradient saliency over the images."""
     from vizcli.cam import get_method
@@ -79,7 +80,7 @@ def cam(
     get_method(method)  # reject a bad name before loading anything
     lookup_table(colormap)
     paths = find_images(images)
-    loaded = common.load_model(model, weights, device, offline, size)
+    loaded = common.load_model(model, weights, device, offline, prep)
     options = CamOptions(method, layer, tuple(target or ()), topk, alpha, colormap, batch_size,
                          npy, metrics, sanity)  # fmt: skip
     with (

@@ -10,19 +10,20 @@ from typing import TYPE_CHECKING
 from vizcli.cli import console
 
 if TYPE_CHECKING:
+    from vizcli.cli.groups import ImageOptions
     from vizcli.models import LoadedModel
     from vizcli.render.sinks import RunOutputs
 
 
 def load_model(
-    model: str, weights: str, device: str, offline: bool, size: int | None = None
+    model: str, weights: str, device: str, offline: bool, image: ImageOptions | None = None
 ) -> LoadedModel:
-    """Build a real model (images cropped to ``size``); say loudly if its weights are random."""
+    """Build a real model with the asked-for preprocessing; say loudly if weights are random."""
     from vizcli.models import resolve_model
 
     loaded = resolve_model(model, weights=weights, device=device, offline=offline)
-    if size is not None:
-        loaded.preprocess = loaded.preprocess.with_size(size)
+    if image is not None:
+        image.apply(loaded)
     if loaded.weights.warning:
         console.warn(loaded.weights.warning)
     if not loaded.weights.pretrained:

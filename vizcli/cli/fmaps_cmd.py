@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from vizcli.cli import common, console
+from vizcli.cli.groups import NO_IMAGE_OPTIONS, ImageOptions, with_group
 from vizcli.cli.options import (
     DeviceOpt,
     ImagesArg,
@@ -18,11 +19,11 @@ from vizcli.cli.options import (
     OutDirOpt,
     QuietOpt,
     RunOpt,
-    SizeOpt,
     TypeOpt,
 )
 
 
+@with_group("prep", ImageOptions)
 def fmaps(
     model: ModelArg,
     images: ImagesArg,
@@ -35,7 +36,6 @@ def fmaps(
     cell_size: Annotated[
         int, typer.Option(min=0, help="Upscale small maps to about this many pixels (0: as is).")
     ] = 0,
-    size: SizeOpt = None,
     quiet: QuietOpt = False,
     weights: ImageWeightsOpt = "auto",
     device: DeviceOpt = "auto",
@@ -43,6 +43,7 @@ def fmaps(
     out: OutDirOpt = None,
     logdir: LogdirOpt = None,
     run: RunOpt = None,
+    prep: ImageOptions = NO_IMAGE_OPTIONS,
 ) -> None:
     """Feature maps from one forward pass per image (default: every Conv2d)."""
     from vizcli.fmaps import FmapOptions, feature_maps
@@ -52,7 +53,7 @@ def fmaps(
 
     lookup_table(colormap)
     paths = find_images(images)
-    loaded = common.load_model(model, weights, device, offline, size)
+    loaded = common.load_model(model, weights, device, offline, prep)
     explicit = bool(layer or type)
     chosen = (
         select_layers(loaded.model, layer, type)

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from vizcli.cli import common, console
+from vizcli.cli.groups import NO_IMAGE_OPTIONS, ImageOptions, with_group
 from vizcli.cli.models_cmd import ListFormat
 from vizcli.cli.options import (
     DeviceOpt,
@@ -19,6 +20,7 @@ from vizcli.cli.options import (
 )
 
 
+@with_group("prep", ImageOptions)
 def hist(
     model: ModelArg,
     image: Annotated[
@@ -33,13 +35,14 @@ def hist(
     offline: OfflineOpt = False,
     logdir: LogdirOpt = None,
     run: RunOpt = None,
+    prep: ImageOptions = NO_IMAGE_OPTIONS,
 ) -> None:
     """Parameter (and gradient) histograms to TensorBoard; statistics in the terminal."""
     from vizcli.hist import parameter_histograms
     from vizcli.images import find_images
 
     paths = find_images([image]) if image is not None else []
-    loaded = common.load_model(model, weights, device, offline)
+    loaded = common.load_model(model, weights, device, offline, prep)
     with common.open_outputs("hist", loaded, paths, None, logdir, run) as outputs:
         rows = parameter_histograms(loaded, paths[0] if paths else None, outputs.write)
     if format is ListFormat.json:

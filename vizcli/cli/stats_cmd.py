@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from vizcli.cli import common, console
+from vizcli.cli.groups import NO_IMAGE_OPTIONS, ImageOptions, with_group
 from vizcli.cli.models_cmd import ListFormat
 from vizcli.cli.options import (
     DeviceOpt,
@@ -22,6 +23,7 @@ from vizcli.cli.options import (
 )
 
 
+@with_group("prep", ImageOptions)
 def stats(
     model: ModelArg,
     images: ImagesArg,
@@ -40,6 +42,7 @@ def stats(
     offline: OfflineOpt = False,
     logdir: LogdirOpt = None,
     run: RunOpt = None,
+    prep: ImageOptions = NO_IMAGE_OPTIONS,
 ) -> None:
     """Activation mean/std/min/max, dead units, NaN/Inf and gradient norms per layer."""
     from vizcli.images import find_images
@@ -47,7 +50,7 @@ def stats(
     from vizcli.stats import Thresholds, layer_health
 
     paths = find_images(images)
-    loaded = common.load_model(model, weights, device, offline)
+    loaded = common.load_model(model, weights, device, offline, prep)
     if layer or type:
         chosen = select_layers(loaded.model, layer, type)
     else:

@@ -69,11 +69,7 @@ def _input_text(spec: dict[str, Any]) -> str:
 
 
 def summary_weights_text(weights: dict[str, Any]) -> str:
-    if weights["kind"] == "torchvision":
-        return f"{weights['name']} ({weights['path']})"
-    if weights["kind"] == "checkpoint":
-        return f"checkpoint {weights['path']}"
-    return "none (random init)"
+    return str(weights.get("description") or "none (random init)")
 
 
 def totals_rows(totals: dict[str, int]) -> list[tuple[str, str]]:

@@ -43,7 +43,7 @@ class RunInfo:
     command_line: str = field(default_factory=lambda: " ".join(["vizcli", *sys.argv[1:]]))
 
     def markdown(self) -> str:
-        weights = self.weights.get("name") or self.weights.get("path") or "none (random init)"
+        weights = self.weights.get("description") or "none (random init)"
         lines = [
             f"**command**: `{self.command_line}`",
             f"**model**: {self.model.get('name')} ({self.model.get('class')})",

@@ -92,8 +92,8 @@ def _cell(row: LayerRow, column: Column, expanded: bool, total_params: int) -> s
     return units.size(row.output_bytes) if row.output_bytes else "--"
 
 
-def models_renderable(entries: list[ModelEntry]) -> Table:
-    table = Table(title=f"{len(entries)} torchvision models", box=box.SIMPLE_HEAD)
+def models_renderable(entries: list[ModelEntry], source: str = "torchvision") -> Table:
+    table = Table(title=f"{len(entries)} {source} models", box=box.SIMPLE_HEAD)
     table.add_column("Model", style="bold")
     table.add_column("Task")
     table.add_column("Pretrained weights")
@@ -101,6 +101,8 @@ def models_renderable(entries: list[ModelEntry]) -> Table:
         names = [f"[green]{w}[/green]" if w == entry.default_weights else w for w in entry.weights]
         table.add_row(entry.name, entry.task, ", ".join(names) or "[dim]none[/dim]")
     table.caption = "default weights in green; --weights DEFAULT picks them"
+    if source == "timm":
+        table.caption += "; timm/NAME.TAG picks another tag"
     return table
 
 

@@ -1,0 +1,68 @@
+"""Resolve a model spec and a ``--weights`` value into a ready model.
+
+A spec names its source: a torchvision name (``resnet18``), a timm name (``timm/convnext_tiny``)
+or the user's factory (``package.module:factory``, ``path/to/file.py:factory``). Each source is
+one module here; a new source is one new module plus one line in :func:`resolve_model`.
+Weights are ``none``, ``auto``, ``DEFAULT``, a source's weights name or a checkpoint path, and
+every result carries a :class:`WeightsInfo` saying what was actually loaded.
+"""
+
+from __future__ import annotations
+
+from vizcli.models import factory, timm, torchvision
+from vizcli.models.checkpoints import load_checkpoint_into, read_state_dict
+from vizcli.models.devices import offline_requested, resolve_device
+from vizcli.models.loaded import LoadedModel, ModelEntry, WeightsInfo
+from vizcli.models.torchvision import TASKS, cached_weights_path, list_model_entries, model_tasks
+
+SOURCES = ("torchvision", "timm")
+
+__all__ = [
+    "SOURCES",
+    "TASKS",
+    "LoadedModel",
+    "ModelEntry",
+    "WeightsInfo",
+    "cached_weights_path",
+    "list_model_entries",
+    "load_checkpoint_into",
+    "model_tasks",
+    "offline_requested",
+    "read_state_dict",
+    "resolve_device",
+    "resolve_model",
+]
+
+
+def resolve_model(
+    spec: str,
+    weights: str = "none",
+    device: str = "auto",
+    offline: bool | None = None,
+    meta: bool = False,
+) -> LoadedModel:
+    """Build the model named by ``spec`` with the requested weights, in eval mode.
+
+    ``meta=True`` builds on the meta device (no memory for parameters) when no
+    weights are loaded; shapes, parameter counts and FLOPs stay exact.
+    """
+    offline = offline_requested(offline)
+    weights = weights.strip()
+    if timm.is_timm_spec(spec):
+        loaded = timm.resolve(spec, weights, device, offline, meta)
+    elif factory.is_factory_spec(spec):
+        loaded = factory.resolve(spec, weights, device, meta)
+    else:
+        loaded = torchvision.resolve(spec, weights, device, offline, meta)
+    loaded.model.eval()
+    _resume_gc()
+    return loaded
+
+
+def _resume_gc() -> None:
+    """Re-enable a GC the CLI paused for start-up, freezing the imported objects first."""
+    import gc
+
+    if not gc.isenabled():
+        gc.freeze()  # imported modules live forever: keep them out of every later scan
+        gc.enable()
