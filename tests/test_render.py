@@ -71,7 +71,7 @@ def test_both_sinks_write_what_tensorboard_and_pil_read_back(tmp_path):
         outputs.write(artifacts.Histogram("weights/fc", torch.arange(100.0)))
         outputs.write(artifacts.Scalar("stats/fc/mean", 0.25))
     png_dir, tb_dir = tmp_path / "png" / "fmaps-tiny", tmp_path / "tb" / "fmaps-tiny"
-    assert outputs.folders == {"png": png_dir, "tensorboard": tb_dir}
+    assert {s.kind: s.folder for s in outputs.sinks} == {"png": png_dir, "tensorboard": tb_dir}
     assert sorted(p.name for p in png_dir.iterdir()) == [
         "cat__fmaps__conv1.png",
         "dog__fmaps__conv1.png",
@@ -103,8 +103,7 @@ def test_a_failed_run_leaves_nothing(tmp_path):
     with pytest.raises(KeyboardInterrupt), outputs:
         outputs.write(artifacts.Image("x", np.zeros((2, 2, 3), np.uint8)))
         raise KeyboardInterrupt
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt", "tb"]
-    assert list((tmp_path / "tb").iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]  # tb/ was ours, and empty
     assert (tmp_path / "keep.txt").read_text() == "mine"
 
 
@@ -112,7 +111,7 @@ def test_default_logdir_is_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with RunOutputs(_info()) as outputs:
         pass
-    assert outputs.folders["tensorboard"].resolve() == tmp_path / "runs" / "fmaps-tiny"
+    assert outputs.sinks[0].folder.resolve() == tmp_path / "runs" / "fmaps-tiny"
 
 
 def test_output_path_that_is_a_file_is_refused(tmp_path):

@@ -126,3 +126,26 @@ def self_loading() -> nn.Module:
     model = InputProbe()
     model.load_state_dict(torch.load(os.environ["VIZCLI_TEST_CHECKPOINT"], weights_only=True))
     return model
+
+
+def printing() -> nn.Module:
+    """A factory and a forward that print, as research code does."""
+    print("building the model...")
+
+    class Chatty(TinyNet):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            print("forward!")
+            return super().forward(x)
+
+    return Chatty()
+
+
+class ReturnsNone(TinyNet):
+    def forward(self, x: torch.Tensor) -> None:  # type: ignore[override]
+        super().forward(x)
+
+
+def exits() -> nn.Module:
+    import sys
+
+    sys.exit(3)

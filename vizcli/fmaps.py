@@ -7,7 +7,6 @@ images).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from vizcli import artifacts
 from vizcli.errors import UsageError
+from vizcli.layout import infer_layout
 from vizcli.render import grids
 
 if TYPE_CHECKING:
@@ -45,22 +45,21 @@ class FmapLayer:
     note: str = ""
 
 
-def as_maps(output: torch.Tensor) -> torch.Tensor | None:
+def as_maps(
+    output: torch.Tensor, input_size: Sequence[int] | None = None, batch: int | None = None
+) -> torch.Tensor | None:
     """First batch item as ``C x H x W`` maps, or None when the output is not image-like.
 
-    ``B x C x H x W`` is used as it is; ViT tokens ``B x N x D`` become ``D x h x w`` when
-    ``N`` (or ``N - 1``, dropping the class token) is a square.
+    The layout comes from :func:`vizcli.layout.infer_layout`: ``B x C x H x W`` is used as it
+    is, channels-last maps (Swin) are permuted, tokens ``B x N x D`` (ViT, DeiT, registers)
+    become ``D x h x w`` without their class/distillation/register tokens. ``input_size`` is
+    the input image's (H, W); without it any 4-D output is read as ``nchw`` and tokens as a
+    square grid. Maps of a single row or column are not image-like.
     """
-    sample = output[0]
-    if sample.dim() == 3 and min(sample.shape[-2:]) > 1:
-        return sample
-    if sample.dim() == 2:
-        tokens, _ = sample.shape
-        for skip in (0, 1):
-            side = math.isqrt(tokens - skip)
-            if side > 1 and side * side == tokens - skip:
-                return sample[skip:].T.reshape(-1, side, side)
-    return None
+    layout = infer_layout(output.shape, input_size, batch, loose=True)
+    if layout is None or min(layout.grid) < 2:
+        return None
+    return layout.to_maps(output[:1])[0]
 
 
 def feature_maps(
@@ -84,12 +83,18 @@ def feature_maps(
     for step, path in enumerate(images):
         batch = load_tensor(path, preprocess).to(device)
         label = path.stem
+        size, count = tuple(batch.shape[-2:]), batch.shape[0]
         emit(artifacts.Image("input", _input_pixels(batch[0], preprocess), step, label))
 
         def on_output(
-            name: str, output: torch.Tensor, step: int = step, label: str = label
+            name: str,
+            output: torch.Tensor,
+            step: int = step,
+            label: str = label,
+            size: tuple[int, int] = size,
+            count: int = count,
         ) -> None:
-            maps = as_maps(output.detach())
+            maps = as_maps(output.detach(), size, count)
             shape = list(output.shape)
             if maps is None:
                 if strict:

@@ -32,6 +32,27 @@ def preserved_state(model: nn.Module) -> Iterator[nn.Module]:
             param.requires_grad_(flag)
 
 
+def model_output(value: Any) -> torch.Tensor:
+    """The logits in what a model's forward returned; a clear error when there are none."""
+    tensor = first_tensor(value)
+    if tensor is None:
+        from vizcli.errors import ModelRunError
+
+        raise ModelRunError(
+            f"the model's forward returned {type(value).__name__}, with no tensor in it",
+            hint="vizcli needs the forward to return the class scores (a tensor, or a "
+            "tuple/dict holding one)",
+        )
+    if tensor.dim() < 2:
+        from vizcli.errors import ModelRunError
+
+        raise ModelRunError(
+            f"the model's forward returned a tensor of shape {tuple(tensor.shape)}; "
+            "vizcli needs batch × classes scores"
+        )
+    return tensor
+
+
 def first_tensor(value: Any) -> torch.Tensor | None:
     """The tensor a layer produced: itself, or the first tensor in a tuple/list/dict output."""
     import torch

@@ -30,6 +30,19 @@ class Thresholds:
     vanishing: float = 1e-7  # output-gradient norm below this
     exploding: float = 1e3  # output-gradient norm above this
 
+    def __post_init__(self) -> None:
+        import math
+
+        from vizcli.errors import UsageError
+
+        if not 0 <= self.dead_fraction <= 1:  # also refuses NaN
+            raise UsageError(f"--dead must be a fraction in [0, 1], got {self.dead_fraction}")
+        for option, value in (("--vanishing", self.vanishing), ("--exploding", self.exploding)):
+            if not (math.isfinite(value) and value >= 0):
+                raise UsageError(f"{option} must be a finite number >= 0, got {value}")
+        if self.vanishing >= self.exploding:
+            raise UsageError("--vanishing must be below --exploding")
+
 
 @dataclass
 class LayerHealth:

@@ -211,7 +211,12 @@ def _walk(
     device = next((p.device for p in model.parameters()), loaded.device)
     tensors = [image.to(device)] if image is not None else [make_input(s, device) for s in specs]
     counter = FlopCounterMode(display=False)
+    # torchinfo runs under no_grad, where torch's module tracker trips over parameters passed
+    # as module inputs (PiT, CaiT pass their class token on); nothing needs gradients here.
+    flags = [(p, p.requires_grad) for p in model.parameters()]
     try:
+        for parameter, _ in flags:
+            parameter.requires_grad_(False)
         with counter:
             stats = torchinfo.summary(
                 model, input_data=tensors, depth=10_000, verbose=0, device=device, mode="eval"
@@ -225,6 +230,9 @@ def _walk(
             f"{loaded.name} cannot run on input {shapes}: {first_line(root)}",
             hint="check --input (rank, channels, size) against what the model expects",
         ) from exc
+    finally:
+        for parameter, flag in flags:
+            parameter.requires_grad_(flag)
     flops: dict[str, int] = {}
     for key, by_op in counter.get_flop_counts().items():
         if key == "Global":
@@ -241,6 +249,9 @@ def make_input(spec: InputSpec, device: torch.device) -> torch.Tensor:
     dtype = getattr(torch, spec.dtype)
     if device.type == "meta":
         return torch.empty(spec.shape, dtype=dtype, device=device)
+    from vizcli.limits import check_input
+
+    check_input("--input", spec.shape, dtype.itemsize)
     if dtype.is_floating_point:
         return torch.randn(spec.shape, dtype=dtype, device=device)
     return torch.zeros(spec.shape, dtype=dtype, device=device)

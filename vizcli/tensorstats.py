@@ -92,9 +92,6 @@ def _clean(value: float) -> float | None:
 
 def top_class_score(output: Any) -> torch.Tensor:
     """Sum over the batch of each sample's largest output score: what gradients explain."""
-    from vizcli.hooks import first_tensor
+    from vizcli.hooks import model_output
 
-    tensor = first_tensor(output)
-    if tensor is None:
-        raise ValueError("the model returned no tensor")
-    return tensor.flatten(1).max(dim=1).values.sum()
+    return model_output(output).flatten(1).max(dim=1).values.sum()

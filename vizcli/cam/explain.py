@@ -18,9 +18,15 @@ import torch
 from torch import nn
 
 from vizcli import artifacts
-from vizcli.cam.base import LayerProbe, get_method, normalize_maps, upsample
+from vizcli.cam.base import (
+    LayerProbe,
+    find_target_layer,
+    get_method,
+    normalize_maps,
+    upsample,
+)
 from vizcli.errors import UsageError, suggest
-from vizcli.hooks import capture, first_tensor
+from vizcli.hooks import model_output
 from vizcli.models import LoadedModel
 
 Emit = Callable[[artifacts.Artifact], None]
@@ -105,31 +111,15 @@ def resolve_targets(texts: Sequence[str], names: list[str]) -> list[int]:
 
 
 def choose_layer(model: nn.Module, batch: torch.Tensor, name: str | None) -> tuple[str, bool]:
-    """The layer to explain: as given, or the last one whose output is still a spatial map."""
+    """The layer to explain: as given, or found by :func:`vizcli.cam.base.find_target_layer`
+    (the last layer whose spatial positions reach the top class; one image, one backward)."""
     modules = dict(model.named_modules())
     if name:
         if name not in modules or not name:
             hint = suggest(name, [n for n in modules if n]) or "see 'vizcli layers MODEL'"
             raise UsageError(f"unknown layer {name!r}", hint=hint)
         return name, False
-    kind = type(model).__name__
-    if kind == "VisionTransformer":  # the last block's input: patch tokens still matter there
-        blocks = [n for n in modules if n.startswith("encoder.layers.") and n.count(".") == 2]
-        return f"{blocks[-1]}.ln_1", True
-    if kind == "SwinTransformer":
-        return "norm", True
-    last: list[str] = []
-
-    def record(layer: str, tensor: torch.Tensor) -> None:
-        if tensor.dim() == 4 and min(tensor.shape[-2:]) > 1:
-            last.append(layer)
-
-    with capture(model, {n: m for n, m in modules.items() if n}, record), torch.no_grad():
-        model.eval()
-        model(batch[:1])
-    if not last:
-        raise UsageError("no layer outputs a spatial map to explain", hint="give --layer")
-    return last[-1], True
+    return find_target_layer(model, batch), True
 
 
 def explain(
@@ -157,7 +147,7 @@ def explain(
     if options.targets:
         if names is None:
             with torch.no_grad():
-                names = class_names(loaded, first_tensor(model(first)).shape[1])
+                names = class_names(loaded, model_output(model(first)).shape[1])
         explicit = resolve_targets(options.targets, names)
     for start in range(0, len(images), options.batch_size):
         paths = images[start : start + options.batch_size]

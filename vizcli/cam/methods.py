@@ -9,7 +9,7 @@ import torch
 
 from vizcli.cam.base import ActivationCam, LayerProbe, class_scores, register
 from vizcli.errors import UsageError
-from vizcli.hooks import first_tensor, intercept
+from vizcli.hooks import intercept, model_output
 
 
 @register
@@ -170,7 +170,7 @@ def _channels_last(model: torch.nn.Module) -> Iterator[None]:
 
 def _logits(probe: LayerProbe, batch: torch.Tensor) -> torch.Tensor:
     with torch.inference_mode():
-        return first_tensor(probe.model(batch.contiguous(memory_format=torch.channels_last)))
+        return model_output(probe.model(batch.contiguous(memory_format=torch.channels_last)))
 
 
 @register
@@ -210,7 +210,7 @@ class AblationCam(ActivationCam):
                     torch.no_grad(),
                 ):
                     scores = class_scores(
-                        first_tensor(probe.model(batch[b : b + 1])), cls.expand(len(chunk))
+                        model_output(probe.model(batch[b : b + 1])), cls.expand(len(chunk))
                     )
                 ablated[chunk] = scores.float().cpu()
             all_weights.append((original[b].cpu() - ablated) / original[b].cpu())

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from vizcli.hooks import first_tensor, preserved_state
+from vizcli.hooks import model_output, preserved_state
 
 STEPS = 16
 
@@ -26,7 +26,7 @@ def _probabilities(model: nn.Module, batch: torch.Tensor, cls: int, chunk: int =
     with preserved_state(model), torch.no_grad():
         model.eval()
         for start in range(0, len(batch), chunk):
-            logits = first_tensor(model(batch[start : start + chunk]))
+            logits = model_output(model(batch[start : start + chunk]))
             out.append(torch.softmax(logits.float(), 1)[:, cls].cpu())
     return torch.cat(out)
 

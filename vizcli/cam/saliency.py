@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from vizcli.cam.base import CamMethod, LayerProbe, class_scores, register
-from vizcli.hooks import first_tensor, intercept, preserved_state
+from vizcli.hooks import intercept, model_output, preserved_state
 
 
 def input_gradients(
@@ -17,7 +17,7 @@ def input_gradients(
     inputs = batch.detach().requires_grad_(True)
     with preserved_state(model), torch.enable_grad():
         model.eval()
-        logits = first_tensor(model(inputs))
+        logits = model_output(model(inputs))
         if classes is None:
             classes = logits.detach().argmax(1)
         score = class_scores(logits, classes).sum()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from typing import Annotated
 
 import typer
@@ -30,7 +32,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 for command in (models, summary, layers, kernels, fmaps, hist, stats, graph, cam, board):
-    app.command(name=command.__name__)(command)
+    app.command(name=command.__name__)(console.results_only_on_stdout(command))
 
 
 def _version(value: bool) -> None:
@@ -62,12 +64,14 @@ def main(argv: list[str] | None = None) -> None:
     # costs ~0.5 s per run. It stays off until the model is built (models.resolve_model).
     gc.disable()
 
+    console.route_library_logs()
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or os.environ.get("VIZCLI_DEBUG", "") not in ("", "0")
     args = [a for a in args if a != "--debug"]
     command = typer.main.get_command(app)
     try:
-        code = command.main(args=args, prog_name="vizcli", standalone_mode=False)
+        with _terminate_like_ctrl_c():
+            code = command.main(args=args, prog_name="vizcli", standalone_mode=False)
     except typer.TyperException as exc:  # usage errors from the parser
         ctx = getattr(exc, "ctx", None)
         if type(exc).__name__ == "NoArgsIsHelpError":  # bare `vizcli`: show the help
@@ -76,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
         where = ctx.command_path if ctx is not None else "vizcli"
         _fail(f"{exc.format_message()} (see '{where} --help')", exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
-        _fail("interrupted", 130)
+        _fail(*(("terminated", 143) if _terminated else ("interrupted", 130)))
     except VizError as exc:
         if debug:
             raise
@@ -90,8 +94,35 @@ def main(argv: list[str] | None = None) -> None:
             EXIT_RUNTIME,
         )
     if code == 130:  # Typer turns Ctrl-C into Exit(130) before we see KeyboardInterrupt
-        _fail("interrupted", 130)
+        _fail(*(("terminated", 143) if _terminated else ("interrupted", 130)))
     sys.exit(code if isinstance(code, int) else 0)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (CI runners, ``timeout``): unwinds like Ctrl-C, so every run cleans up."""
+
+
+_terminated: list[bool] = []
+
+
+@contextlib.contextmanager
+def _terminate_like_ctrl_c() -> Iterator[None]:
+    import signal
+    import threading
+
+    def handler(signum: int, frame: object) -> None:
+        _terminated.append(True)
+        raise Terminated
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _terminated.clear()
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _fail(message: str, code: int) -> None:

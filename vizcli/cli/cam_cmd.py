@@ -81,6 +81,7 @@ def cam(
     lookup_table(colormap)
     paths = find_images(images)
     loaded = common.load_model(model, weights, device, offline, prep)
+    loaded.require_single_input("cam")
     options = CamOptions(method, layer, tuple(target or ()), topk, alpha, colormap, batch_size,
                          npy, metrics, sanity)  # fmt: skip
     with (
@@ -92,7 +93,7 @@ def cam(
 
     if report.layer:
         how = (
-            "chosen automatically: the last layer with a spatial output"
+            "chosen automatically: the last spatial layer the class score depends on"
             if report.layer_chosen_automatically
             else "as given"
         )

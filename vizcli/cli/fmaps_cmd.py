@@ -53,7 +53,11 @@ def fmaps(
 
     lookup_table(colormap)
     paths = find_images(images)
+    from vizcli.limits import check_picture
+
+    check_picture("--cell-size", max_channels * max(cell_size, 1) ** 2)
     loaded = common.load_model(model, weights, device, offline, prep)
+    loaded.require_single_input("fmaps")
     explicit = bool(layer or type)
     chosen = (
         select_layers(loaded.model, layer, type)

@@ -67,6 +67,9 @@ class ImageOptions:
         mean, std = parse_numbers("--mean", self.mean), parse_numbers("--std", self.std)
         if mean or std or not self.normalize:
             preprocess = preprocess.with_normalization(mean, std, self.normalize)
+        from vizcli.limits import check_input
+
+        check_input("--size", preprocess.input_shape())
         loaded.preprocess = preprocess
         if self.labels is not None:
             from vizcli.labels import load_labels

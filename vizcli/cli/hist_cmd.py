@@ -43,6 +43,8 @@ def hist(
 
     paths = find_images([image]) if image is not None else []
     loaded = common.load_model(model, weights, device, offline, prep)
+    if paths:
+        loaded.require_single_input("hist")
     with common.open_outputs("hist", loaded, paths, None, logdir, run) as outputs:
         rows = parameter_histograms(loaded, paths[0] if paths else None, outputs.write)
     if format is ListFormat.json:

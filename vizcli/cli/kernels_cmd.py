@@ -59,6 +59,9 @@ def kernels(
     from vizcli.render.colormaps import lookup_table
 
     lookup_table(colormap)  # reject a bad name before any work
+    from vizcli.limits import check_picture
+
+    check_picture("--cell-size", max_filters * max(cell_size, 1) ** 2)
     loaded = common.load_model(model, weights, device, offline)
     chosen = (
         select_layers(loaded.model, layer, type) if layer or type else conv_layers(loaded.model)

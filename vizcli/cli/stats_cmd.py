@@ -49,13 +49,14 @@ def stats(
     from vizcli.layers import named_layers, select_layers
     from vizcli.stats import Thresholds, layer_health
 
+    limits = Thresholds(dead, vanishing, exploding)  # bad thresholds fail before any work
     paths = find_images(images)
     loaded = common.load_model(model, weights, device, offline, prep)
+    loaded.require_single_input("stats")
     if layer or type:
         chosen = select_layers(loaded.model, layer, type)
     else:
         chosen = {n: m for n, m in named_layers(loaded.model).items() if not any(m.children())}
-    limits = Thresholds(dead, vanishing, exploding)
     outputs = common.open_outputs("stats", loaded, paths, None, logdir, run)
     with outputs, common.progress(len(paths), "layer statistics", quiet) as advance:
         rows = layer_health(loaded, paths, chosen, outputs.write, limits, batch_size, advance)

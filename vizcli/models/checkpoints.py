@@ -26,6 +26,15 @@ STATE_DICT_KEYS = ("state_dict", "model_state_dict", "model", "net", "module", "
 WEIGHT_KEYWORDS = ("none", "auto", "default")
 
 
+def max_checkpoint_bytes() -> float:
+    """Files above ``VIZCLI_MAX_CHECKPOINT_GB`` (default 20) are refused before reading."""
+    text = os.environ.get("VIZCLI_MAX_CHECKPOINT_GB", "").strip()
+    try:
+        return float(text) * 1e9 if text else 20e9
+    except ValueError:
+        return 20e9
+
+
 def is_checkpoint_request(weights: str) -> bool:
     """Whether a ``--weights`` value names a file rather than a keyword or weights name."""
     if weights.lower() in WEIGHT_KEYWORDS:
@@ -47,11 +56,24 @@ def _is_safetensors(path: Path, head: bytes) -> bool:
 
 def read_state_dict(path_text: str) -> dict[str, torch.Tensor]:
     """Load a state dict from a file, refusing pickles that would run code."""
+    if "://" in path_text:
+        raise WeightsUsageError(
+            f"--weights takes a local file, not a URL: {path_text}",
+            hint="download it first (curl -LO URL), then pass the file",
+        )
     path = Path(path_text).expanduser()
     if not path.exists():
         raise WeightsUsageError(f"checkpoint not found: {path}")
     if path.is_dir():
         raise WeightsUsageError(f"checkpoint path is a folder, not a file: {path}")
+    if not path.is_file():
+        raise WeightsUsageError(f"checkpoint {path} is not a regular file (a device or pipe)")
+    if path.stat().st_size > max_checkpoint_bytes():
+        raise WeightsError(
+            f"checkpoint {path} is {path.stat().st_size / 1e9:.1f} GB, over the "
+            f"{max_checkpoint_bytes() / 1e9:.0f} GB limit",
+            hint="raise VIZCLI_MAX_CHECKPOINT_GB if you mean it",
+        )
     if path.stat().st_size == 0:
         raise WeightsError(f"checkpoint file is empty: {path}")
     with path.open("rb") as handle:
@@ -63,7 +85,29 @@ def read_state_dict(path_text: str) -> dict[str, torch.Tensor]:
             f"{path} is not a PyTorch checkpoint (unrecognised file format)",
             hint="vizcli reads torch.save files and .safetensors",
         )
+    if head[:4] == b"PK\x03\x04":
+        _check_inflation(path)
     return _extract_state_dict(_torch_load(path), path)
+
+
+def _check_inflation(path: Path) -> None:
+    """Refuse a zip whose members would inflate far beyond the file (a zip bomb)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise WeightsError(f"{path} is not a PyTorch checkpoint: {first_line(exc)}") from exc
+    inflated = sum(m.file_size for m in members)
+    size = path.stat().st_size
+    compressed = any(m.compress_type != zipfile.ZIP_STORED for m in members)
+    if inflated > max_checkpoint_bytes() or (compressed and inflated > 16 * size + (64 << 20)):
+        raise WeightsError(
+            f"{path} ({size / 1e6:.1f} MB) would inflate to {inflated / 1e9:.1f} GB in memory; "
+            "refused",
+            hint="torch.save writes tensors uncompressed; raise VIZCLI_MAX_CHECKPOINT_GB if real",
+        )
 
 
 def _torch_load(path: Path) -> Any:
@@ -111,12 +155,22 @@ def _extract_state_dict(obj: Any, path: Path) -> dict[str, torch.Tensor]:
             and all(isinstance(v, torch.Tensor) for v in value.values())
         )
 
+    def checked(state: Mapping[Any, Any]) -> dict[str, torch.Tensor]:
+        odd = [k for k in state if not isinstance(k, str)]
+        if odd:
+            raise WeightsError(
+                f"{path} maps {type(odd[0]).__name__} keys such as {odd[0]!r} to tensors, "
+                "not parameter names",
+                hint="save model.state_dict(), whose keys are names like 'conv1.weight'",
+            )
+        return dict(state)
+
     if is_state_dict(obj):
-        return dict(obj)
+        return checked(obj)
     if isinstance(obj, Mapping):
         for key in STATE_DICT_KEYS:
             if is_state_dict(obj.get(key)):
-                return dict(obj[key])
+                return checked(obj[key])
         keys = ", ".join(map(str, list(obj)[:5]))
         raise WeightsError(f"{path} holds a dict but no state dict (top-level keys: {keys})")
     raise WeightsError(f"{path} holds a {type(obj).__name__}, not a state dict")
@@ -128,7 +182,8 @@ def load_checkpoint_into(model: nn.Module, path_text: str) -> WeightsInfo:
 
     state = _strip_prefixes(read_state_dict(path_text), model)
     expected = model.state_dict()
-    missing = [k for k in expected if k not in state]
+    # torch's own loader fills in BatchNorm's num_batches_tracked for old checkpoints
+    missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in state if k not in expected]
     mismatched = [
         f"{k}: checkpoint {list(state[k].shape)} vs model {list(v.shape)}"

@@ -48,7 +48,6 @@ def _looks_like_drive(spec: str) -> bool:
 
 
 def resolve(spec: str, weights: str, device_name: str, meta: bool) -> LoadedModel:
-    import torch
     from torch import nn
 
     from vizcli.images import preprocess_from_cfg
@@ -59,28 +58,10 @@ def resolve(spec: str, weights: str, device_name: str, meta: bool) -> LoadedMode
         raise ModelNotFoundError(
             f"bad model spec {spec!r}", hint="use module:factory or path/to/file.py:factory"
         )
-    module = _import_target(target)
-    factory: Any = module
-    for part in attr.split("."):
-        if not hasattr(factory, part):
-            names = [n for n in dir(module) if not n.startswith("_")]
-            raise ModelNotFoundError(
-                f"{target} has no attribute {attr!r}", hint=suggest(part, names)
-            )
-        factory = getattr(factory, part)
-    if not callable(factory):
-        raise UsageError(f"{spec} is not callable; it must return an nn.Module")
-
     device = resolve_device(device_name)
-    lowered = weights.lower()
-    if lowered not in ("none", "auto") and not is_checkpoint_request(weights):
-        raise WeightsUsageError(
-            f"--weights {weights!r} names published weights, but {spec} is a factory model",
-            hint="use auto (what the factory built), none, or a checkpoint path",
-        )
-    use_meta = meta and lowered in ("none", "auto")
-    with _watch_loading() as loads:
-        model = _call_factory(factory, spec, torch.device("meta") if use_meta else None)
+    with _user_folder_first(target):  # the user's folder wins while their code runs, then goes
+        module = _import_target(target)
+        model, loads = _build_from(module, target, attr, spec, weights, meta)
     if not isinstance(model, nn.Module):
         raise UsageError(f"{spec} returned {type(model).__name__}, not a torch.nn.Module")
 
@@ -97,6 +78,53 @@ def resolve(spec: str, weights: str, device_name: str, meta: bool) -> LoadedMode
         model, spec, attr, "factory", None, info, device,
         preprocess_from_cfg(cfg), labels_from_cfg(cfg),
     )  # fmt: skip
+
+
+def _build_from(
+    module: Any, target: str, attr: str, spec: str, weights: str, meta: bool
+) -> tuple[Any, list[str]]:
+    import torch
+
+    factory: Any = module
+    for part in attr.split("."):
+        if not hasattr(factory, part):
+            names = [n for n in dir(module) if not n.startswith("_")]
+            raise ModelNotFoundError(
+                f"{target} has no attribute {attr!r}", hint=suggest(part, names)
+            )
+        factory = getattr(factory, part)
+    if not callable(factory):
+        raise UsageError(f"{spec} is not callable; it must return an nn.Module")
+    lowered = weights.lower()
+    if lowered not in ("none", "auto") and not is_checkpoint_request(weights):
+        raise WeightsUsageError(
+            f"--weights {weights!r} names published weights, but {spec} is a factory model",
+            hint="use auto (what the factory built), none, or a checkpoint path",
+        )
+    use_meta = meta and lowered in ("none", "auto")
+    with _watch_loading() as loads:
+        model = _call_factory(factory, spec, torch.device("meta") if use_meta else None)
+    return model, loads
+
+
+@contextlib.contextmanager
+def _user_folder_first(target: str) -> Iterator[None]:
+    """Put the factory's folder (or the current one) first on sys.path, and take it off after.
+
+    While the user's code imports and builds, its siblings import as ``python FILE`` would
+    allow; afterwards a ``tensorboard.py`` beside it cannot shadow vizcli's own imports.
+    """
+    is_path = target.endswith(".py") or "/" in target or os.sep in target
+    folder = str(Path(target).parent.resolve()) if is_path else os.getcwd()
+    added = folder not in sys.path
+    if added:
+        sys.path.insert(0, folder)
+    try:
+        yield
+    finally:
+        if added:
+            with contextlib.suppress(ValueError):
+                sys.path.remove(folder)
 
 
 @contextlib.contextmanager
@@ -123,8 +151,6 @@ def _import_target(target: str) -> Any:
     try:
         if is_path:
             return _import_file(Path(target))
-        if os.getcwd() not in sys.path:  # like `python -m`, let local modules import
-            sys.path.insert(0, os.getcwd())
         return importlib.import_module(target)
     except ModuleNotFoundError as exc:
         if exc.name and (target == exc.name or target.startswith(exc.name + ".")):
@@ -134,6 +160,8 @@ def _import_target(target: str) -> Any:
         raise ModelRunError(f"importing {target} failed: {first_line(exc)}") from exc
     except (ModelNotFoundError, UsageError):
         raise
+    except SystemExit as exc:
+        raise ModelRunError(f"importing {target} called sys.exit({exc.code!r})") from exc
     except Exception as exc:
         raise ModelRunError(f"importing {target} failed: {first_line(exc)}") from exc
 
@@ -146,7 +174,6 @@ def _import_file(path: Path) -> Any:
     if module_spec is None or module_spec.loader is None:
         raise ModelNotFoundError(f"cannot import {path}: not a Python file")
     module = importlib.util.module_from_spec(module_spec)
-    sys.path.insert(0, str(path.parent.resolve()))  # siblings of the file import too
     sys.modules[module_name] = module
     module_spec.loader.exec_module(module)
     return module
@@ -164,5 +191,7 @@ def _call_factory(factory: Any, spec: str, device: torch.device | None) -> Any:
                 return factory()
         except Exception:  # some factories touch data; build those for real
             return factory()
+    except SystemExit as exc:
+        raise ModelRunError(f"{spec}() called sys.exit({exc.code!r})") from exc
     except Exception as exc:
         raise ModelRunError(f"{spec}() failed: {first_line(exc)}") from exc

@@ -83,6 +83,29 @@ class LoadedModel:
             "labels": len(self.categories) if self.categories else None,
         }
 
+    def require_single_input(self, command: str) -> None:
+        """Image commands feed one batch: refuse a forward that needs more, before any work."""
+        import inspect
+
+        from vizcli.errors import UsageError
+
+        try:
+            parameters = inspect.signature(self.model.forward).parameters.values()
+        except (TypeError, ValueError):  # builtins, C extensions: nothing to check
+            return
+        required = [
+            p.name
+            for p in parameters
+            if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+        if len(required) > 1 or self.task == "optical_flow":
+            names = ", ".join(required) or "two images"
+            raise UsageError(
+                f"{self.spec}'s forward takes {len(required) or 2} inputs ({names}); "
+                f"{command} feeds it one batch of images",
+                hint="'vizcli summary' and 'vizcli graph' take several --input shapes",
+            )
+
     @property
     def default_input_shapes(self) -> list[tuple[int, ...]]:
         """Input shapes the model expects by default (one per forward argument)."""

@@ -9,6 +9,7 @@ timm is imported only when a ``timm/`` spec is used.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
+log = logging.getLogger("vizcli")
 PREFIX = "timm/"
 HUB_FILENAMES = ("model.safetensors", "pytorch_model.bin")
 
@@ -46,6 +48,10 @@ def is_timm_spec(spec: str) -> bool:
 
 
 def _timm() -> Any:
+    from vizcli.models.download import read_timeout
+
+    for name in ("HF_HUB_ETAG_TIMEOUT", "HF_HUB_DOWNLOAD_TIMEOUT"):  # read when hf_hub imports
+        os.environ.setdefault(name, str(int(read_timeout())))
     try:
         import timm
     except ImportError as exc:
@@ -169,7 +175,10 @@ def _pretrained(
             return model, WeightsInfo(weights, "timm", name=name, path=str(path))
         if offline:
             problem = f"{hub_id} is not in the Hugging Face hub cache and --offline is set"
+        elif not _hub_reachable():
+            problem = f"{hub_id} is not in the Hugging Face hub cache and the hub cannot be reached"
         else:
+            log.info("downloading %s from the Hugging Face hub into %s", hub_id, hub_cache_dir())
             try:
                 model = _create(timm, full, torch.device("cpu"), pretrained=True)
             except WeightsError as exc:
@@ -180,6 +189,16 @@ def _pretrained(
     if required:
         raise WeightsError(problem, hint="copy the weights into HF_HOME, or use --weights none")
     return None, WeightsInfo(weights, "random", warning=f"{problem}; using random init")
+
+
+def _hub_reachable() -> bool:
+    from urllib.parse import urlparse
+
+    from vizcli.models.download import reachable
+
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    port = endpoint.port or (80 if endpoint.scheme == "http" else 443)
+    return bool(endpoint.hostname) and reachable(endpoint.hostname, port)
 
 
 def _create(

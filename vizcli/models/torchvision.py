@@ -10,7 +10,6 @@ import functools
 import importlib
 import inspect
 import os
-import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -210,13 +209,9 @@ def cached_weights_path(member: Any) -> Path:
 
 
 def _download(member: Any, path: Path) -> None:
-    import torch.hub
+    from vizcli.models.download import download
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        torch.hub.download_url_to_file(member.url, str(path), progress=sys.stderr.isatty())
-    except Exception as exc:  # URLError, HTTPError, hash mismatch, disk full...
-        raise WeightsError(f"could not download {member}: {first_line(exc)}") from exc
+    download(member.url, path, str(member))
 
 
 @contextlib.contextmanager

@@ -8,10 +8,13 @@ run folder gets a ``manifest.json`` listing what was written.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import shutil
 import sys
+import threading
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -149,7 +152,13 @@ class TensorBoardSink(Sink):
 
 
 class RunOutputs:
-    """Fan artifacts out to the sinks of one run; commit or discard the run folders."""
+    """Fan artifacts out to the sinks of one run; commit or discard the run folders.
+
+    Run names are reserved atomically: ``os.mkdir`` of the hidden staging folder succeeds for
+    exactly one process, so concurrent runs into the same folder get distinct names. Only what
+    this process created is ever deleted: its staging folders, and output roots it created
+    that are still empty.
+    """
 
     def __init__(
         self,
@@ -160,36 +169,61 @@ class RunOutputs:
     ) -> None:
         if out is None and logdir is None:
             logdir = Path("runs")  # SummaryWriter's convention
+        if out is not None and logdir is not None and _same_folder(out, logdir):
+            raise UsageError(
+                f"--out and --logdir are the same folder ({out}): PNG and TensorBoard runs "
+                "need folders of their own",
+                hint=f"for example --out {out}/png --logdir {out}/runs",
+            )
         self.info = info
         self.roots = {kind: root for kind, root in (("png", out), ("tensorboard", logdir)) if root}
         for root in self.roots.values():
             _check_output_root(root)
-        self.name = _run_name(
-            run or f"{info.command}-{info.model.get('name', 'model')}", self.roots
-        )
+        self.base = safe_name(run or f"{info.command}-{info.model.get('name', 'model')}", 80)
+        self.name = self.base
         self.sinks: list[Sink] = []
         self.finals: dict[str, Path] = {}
+        self.staging: dict[str, Path] = {}
+        self.created_roots: list[Path] = []
         self.started = time.time()
 
     def __enter__(self) -> RunOutputs:
+        _quiet_writer_threads(True)
         try:
-            for kind, root in self.roots.items():
-                final = root / self.name
-                staging = root / f".{self.name}.partial"
-                shutil.rmtree(staging, ignore_errors=True)
-                try:
-                    staging.mkdir(parents=True)
-                except OSError as exc:
-                    raise VizError(
-                        f"cannot create {staging.parent}/: {exc.strerror or exc}"
-                    ) from exc
-                self.finals[kind] = final
+            for root in self.roots.values():
+                self.created_roots += _make_folders(root)
+            self._reserve()
+            for kind, staging in self.staging.items():
                 self.sinks.append(PngSink(staging) if kind == "png" else TensorBoardSink(staging))
         except BaseException:
             self._discard()
             raise
         self.write(artifacts.Text("vizcli/run", self.info.markdown()))
         return self
+
+    def _reserve(self) -> None:
+        """Claim the first free ``NAME``, ``NAME-2``... in every root at once."""
+        for counter in range(1, 10_000):
+            name = self.base if counter == 1 else f"{self.base}-{counter}"
+            claimed: dict[str, Path] = {}
+            for kind, root in self.roots.items():
+                staging = root / f".{name}.partial"
+                try:
+                    staging.mkdir()
+                except FileExistsError:
+                    break
+                except OSError as exc:
+                    _remove_all(claimed.values())
+                    raise VizError(f"cannot create {root}/: {exc.strerror or exc}") from exc
+                claimed[kind] = staging
+                if (root / name).exists():  # a finished run holds the name
+                    break
+            else:
+                self.name, self.staging = name, claimed
+                self.finals = {kind: root / name for kind, root in self.roots.items()}
+                return
+            _remove_all(claimed.values())
+        raise VizError(f"no free run name for {self.base} in " + ", ".join(map(str, self.roots)))
 
     def write(self, item: artifacts.Artifact) -> None:
         if isinstance(item, artifacts.File):  # files go once, to the PNG folder if there is one
@@ -212,15 +246,25 @@ class RunOutputs:
                     raise UsageError(f"{final} appeared while this run was writing; kept it")
                 sink.folder.rename(final)
                 sink.folder = final
+        except OSError as exc:
+            self._discard()
+            raise VizError(f"could not finish the run: {exc.strerror or exc}") from exc
         except BaseException:
             self._discard()
             raise
+        finally:
+            _quiet_writer_threads(False)
 
     def _discard(self) -> None:
+        """Remove what this run created, whatever fails on the way (a full disk included)."""
         for sink in self.sinks:
-            if isinstance(sink, TensorBoardSink):
-                sink.writer.close()
-            shutil.rmtree(sink.folder, ignore_errors=True)
+            with contextlib.suppress(BaseException):
+                sink.close()
+        _remove_all(self.staging.values())
+        for root in reversed(self.created_roots):
+            with contextlib.suppress(OSError):
+                root.rmdir()  # only when still empty
+        _quiet_writer_threads(False)
 
     def summary_lines(self) -> list[str]:
         """Where results went, and how to look at them, for the terminal."""
@@ -238,9 +282,52 @@ class RunOutputs:
             lines.append(where)
         return lines
 
-    @property
-    def folders(self) -> dict[str, Path]:
-        return {sink.kind: sink.folder for sink in self.sinks}  # type: ignore[attr-defined]
+
+def unfinished_runs(root: Path) -> list[Path]:
+    """Staging folders left in ``root`` by runs that were killed (SIGKILL, power loss)."""
+    return sorted(p for p in root.glob(".*.partial") if p.is_dir())
+
+
+def _same_folder(a: Path, b: Path) -> bool:
+    return os.path.abspath(a.expanduser()) == os.path.abspath(b.expanduser())
+
+
+def _make_folders(root: Path) -> list[Path]:
+    """Create ``root`` and missing parents; return those created (outermost first)."""
+    missing = []
+    probe = root
+    while not probe.exists():
+        missing.append(probe)
+        probe = probe.parent
+    created = []
+    for folder in reversed(missing):
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise VizError(f"cannot create {folder}/: {exc.strerror or exc}") from exc
+        created.append(folder)
+    return created
+
+
+def _remove_all(folders: Any) -> None:
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+_default_excepthook = threading.excepthook
+
+
+def _quiet_writer_threads(quiet: bool) -> None:
+    """TensorBoard's writer thread re-raises I/O errors (a full disk) after storing them for the
+    next write, which then fails with a clear error: don't print its traceback as well."""
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if type(args.thread).__name__ != "_AsyncWriterThread":
+            _default_excepthook(args)
+
+    threading.excepthook = hook if quiet else _default_excepthook
 
 
 def _check_output_root(root: Path) -> None:
@@ -249,18 +336,8 @@ def _check_output_root(root: Path) -> None:
     probe = root
     while not probe.exists():
         probe = probe.parent
-    import os
-
     if not os.access(probe, os.W_OK):
         raise UsageError(f"output folder {probe} is not writable")
-
-
-def _run_name(base: str, roots: dict[str, Path]) -> str:
-    base = safe_name(base, limit=80)
-    name, counter = base, 2
-    while any((root / name).exists() for root in roots.values()):
-        name, counter = f"{base}-{counter}", counter + 1
-    return name
 
 
 def _write_manifest(sink: Sink, info: RunInfo, seconds: float) -> None:
