@@ -18,13 +18,8 @@ import torch
 from torch import nn
 
 from vizcli import artifacts
-from vizcli.cam.base import (
-    LayerProbe,
-    find_target_layer,
-    get_method,
-    normalize_maps,
-    upsample,
-)
+from vizcli.cam.base import LayerProbe, get_method, normalize_maps, upsample
+from vizcli.cam.target import find_target_layer
 from vizcli.errors import UsageError, suggest
 from vizcli.hooks import model_output
 from vizcli.models import LoadedModel
@@ -111,7 +106,7 @@ def resolve_targets(texts: Sequence[str], names: list[str]) -> list[int]:
 
 
 def choose_layer(model: nn.Module, batch: torch.Tensor, name: str | None) -> tuple[str, bool]:
-    """The layer to explain: as given, or found by :func:`vizcli.cam.base.find_target_layer`
+    """The layer to explain: as given, or found by :func:`vizcli.cam.target.find_target_layer`
     (the last layer whose spatial positions reach the top class; one image, one backward)."""
     modules = dict(model.named_modules())
     if name:
