@@ -15,7 +15,6 @@ SECONDS=0
 echo "== vizcli summary $MODEL --depth 1"
 $VIZCLI summary "$MODEL" --depth 1
 $VIZCLI summary resnet18 --image sample_images/chelsea.png --format json --output "$OUT/resnet18_summary.json"
-$VIZCLI summary vit_b_16 --format markdown --depth 1 --output "$OUT/vit_b_16_summary.md"
 
 echo "== vizcli cam: Grad-CAM of each photo's top class, with the sanity check"
 $VIZCLI cam "$MODEL" sample_images/ --sanity --out "$OUT" --logdir "$OUT/runs"

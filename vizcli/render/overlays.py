@@ -47,7 +47,11 @@ def panel(tiles: list[np.ndarray], caption: str, gap: int = 4) -> np.ndarray:
         canvas.paste(Image.fromarray(tile), (x, strip))
         x += tile.shape[1] + gap
     draw = ImageDraw.Draw(canvas)
-    draw.text((4, 3), caption, fill=(0, 0, 0), font=ImageFont.load_default())
+    try:  # the scalable default font (Pillow with FreeType); the bitmap one drops spaces
+        font = ImageFont.load_default(size=13)
+    except (ImportError, OSError, TypeError):
+        font = ImageFont.load_default()
+    draw.text((4, 2), caption, fill=(0, 0, 0), font=font)
     return np.asarray(canvas)
 
 
