@@ -76,10 +76,13 @@ def test_vit_counts_attention_matmuls():
 
 
 def test_vit_h_14_params_size_counts_raw_parameters():
-    result = summarize("vit_h_14")
+    from torchvision.models import ViT_H_14_Weights
+
+    result = summarize("vit_h_14")  # the published (SWAG, 518 px) architecture
     assert result.device == "meta"
-    assert result.totals.params == 632_045_800
-    assert result.totals.params_bytes == 4 * 632_045_800  # torchinfo reports 1,687 MB
+    published = ViT_H_14_Weights.DEFAULT.meta["num_params"]
+    assert result.totals.params == published == 633_470_440
+    assert result.totals.params_bytes == 4 * published  # torchinfo reports 1,687 MB
     root = result.layers[0]
     assert root.own_params > 0  # the class token lives on the root module
 

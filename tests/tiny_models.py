@@ -149,3 +149,40 @@ def exits() -> nn.Module:
     import sys
 
     sys.exit(3)
+
+
+class Recurrent(nn.Module):
+    """An LSTM over a sequence (input 20 x 1 x 32): fused kernels on a real CPU build."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(32, 64)
+        self.head = nn.Linear(64, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.lstm(x)[0][-1])
+
+
+class Attention(nn.Module):
+    """nn.MultiheadAttention and a TransformerEncoderLayer: fast paths in eval mode."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attn = nn.MultiheadAttention(64, 4, batch_first=True)
+        self.layer = nn.TransformerEncoderLayer(64, 4, 128, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer(self.attn(x, x, x, need_weights=False)[0]).mean(1)
+
+
+class ConvBnRelu(nn.Module):
+    """conv 3->4 (3x3) -> BatchNorm -> ReLU: saved tensors countable on paper."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(4)
+        self.relu = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.bn(self.conv(x)))

@@ -60,6 +60,8 @@ class LayerRow:
     mult_adds: int
     own_mult_adds: int
     output_bytes: int
+    saved_bytes: int | None = None  # --memory measured: saved for backward, whole subtree
+    own_saved_bytes: int | None = None  # ... by this module's own code
 
 
 @dataclass
@@ -72,6 +74,8 @@ class Totals:
     forward_backward_bytes: int  # every leaf output, kept for backward: x2
     params_bytes: int
     buffers_bytes: int
+    saved_bytes: int | None = None  # --memory measured: all tensors saved for backward
+    peak_bytes: int | None = None  # --memory measured on CUDA: allocator peak, forward+backward
 
     @property
     def total_bytes(self) -> int:
@@ -170,11 +174,19 @@ def summarize(
     offline: bool | None = None,
     image: str | Path | None = None,
     size: int | None = None,
+    memory: str = "estimated",
 ) -> ModelSummary:
-    """Summarise a model: one forward pass, no parameter memory when weights are ``none``."""
+    """Summarise a model: one forward pass, no parameter memory when weights are ``none``.
+
+    ``memory="measured"`` builds the model for real on ``device`` and measures one training
+    step (:mod:`vizcli.memory`) besides the estimate.
+    """
     from vizcli.models import resolve_model
 
-    loaded = resolve_model(spec, weights=weights, device=device, offline=offline, meta=True)
+    if memory not in ("estimated", "measured"):
+        raise InputSpecError(f"--memory must be estimated or measured, got {memory!r}")
+    measured = memory == "measured"
+    loaded = resolve_model(spec, weights=weights, device=device, offline=offline, meta=not measured)
     if size is not None:
         loaded.preprocess = loaded.preprocess.with_size(size)
     specs = input_specs(inputs, dtypes, loaded.default_input_shapes)
@@ -186,15 +198,67 @@ def summarize(
         stats = _walk(loaded, specs, image_tensor)
     except _MetaUnsupported:
         notes.append("this model cannot run on the meta device; built for real on the CPU")
-        loaded = resolve_model(spec, weights=weights, device="cpu", offline=offline, meta=False)
+        import torch
+
+        with torch.random.fork_rng():  # random weights too are drawn with the seed
+            torch.manual_seed(INPUT_SEED)
+            loaded = resolve_model(spec, weights=weights, device="cpu", offline=offline)
         stats = _walk(loaded, specs, image_tensor)
-    return _assemble(loaded, specs, *stats, notes)
+        if image_tensor is None:
+            shapes = " and ".join("×".join(map(str, s.shape)) for s in specs)
+            notes.append(
+                "its work depends on the input's values (a detector's proposals, say): "
+                f"mult-adds were counted on one random {shapes} input (and random weights, when "
+                f"none are loaded) drawn with seed {INPUT_SEED}: reproducible, but another input "
+                "gives another figure"
+            )
+    result = _assemble(loaded, specs, *stats, notes)
+    if measured:
+        _add_measurement(result, loaded, specs, image_tensor)
+    return result
+
+
+def _add_measurement(
+    result: ModelSummary, loaded: LoadedModel, specs: list[InputSpec], image: torch.Tensor | None
+) -> None:
+    from vizcli.memory import measure_training_memory
+
+    device = next((p.device for p in loaded.model.parameters()), loaded.device)
+    tensors = [image.to(device)] if image is not None else [make_input(s, device) for s in specs]
+    measurement = measure_training_memory(loaded.model, tensors)
+    charged: set[str] = set()
+    for row in result.layers:  # a module called twice is charged on its first row
+        own = measurement.saved_bytes.get(row.name, 0) if row.name not in charged else 0
+        charged.add(row.name)
+        row.saved_bytes = row.own_saved_bytes = own
+    _subtree_sums(result.layers)
+    result.totals.saved_bytes = measurement.total_saved_bytes
+    result.totals.peak_bytes = measurement.peak_bytes
+    if measurement.peak_bytes is None:
+        result.notes.append(
+            f"measured on {device.type}: saved-for-backward bytes per layer; the allocator "
+            "peak is only known on CUDA"
+        )
+
+
+def _subtree_sums(rows: list[LayerRow]) -> None:
+    """Each row's ``saved_bytes`` becomes its subtree's (rows are in depth-first order)."""
+    stack: list[LayerRow] = []
+    for row in rows:
+        while stack and stack[-1].depth >= row.depth:
+            stack.pop()
+        for parent in stack:
+            parent.saved_bytes = (parent.saved_bytes or 0) + (row.own_saved_bytes or 0)
+        stack.append(row)
 
 
 def _image_tensor(image: str | Path, loaded: LoadedModel) -> torch.Tensor:
     from vizcli.images import load_tensor
 
     return load_tensor(image, loaded.preprocess)
+
+
+INPUT_SEED = 0
 
 
 class _MetaUnsupported(Exception):
@@ -205,19 +269,19 @@ def _walk(
     loaded: LoadedModel, specs: list[InputSpec], image: torch.Tensor | None
 ) -> tuple[Any, dict[str, int], str]:
     import torchinfo
-    from torch.utils.flop_counter import FlopCounterMode
+
+    from vizcli.flops import counting
 
     model = loaded.model
     device = next((p.device for p in model.parameters()), loaded.device)
     tensors = [image.to(device)] if image is not None else [make_input(s, device) for s in specs]
-    counter = FlopCounterMode(display=False)
     # torchinfo runs under no_grad, where torch's module tracker trips over parameters passed
     # as module inputs (PiT, CaiT pass their class token on); nothing needs gradients here.
     flags = [(p, p.requires_grad) for p in model.parameters()]
     try:
         for parameter, _ in flags:
             parameter.requires_grad_(False)
-        with counter:
+        with counting() as counter:
             stats = torchinfo.summary(
                 model, input_data=tensors, depth=10_000, verbose=0, device=device, mode="eval"
             )
@@ -252,8 +316,9 @@ def make_input(spec: InputSpec, device: torch.device) -> torch.Tensor:
     from vizcli.limits import check_input
 
     check_input("--input", spec.shape, dtype.itemsize)
-    if dtype.is_floating_point:
-        return torch.randn(spec.shape, dtype=dtype, device=device)
+    if dtype.is_floating_point:  # seeded: a data-dependent model's count is reproducible
+        generator = torch.Generator().manual_seed(INPUT_SEED)
+        return torch.randn(spec.shape, generator=generator).to(device, dtype)
     return torch.zeros(spec.shape, dtype=dtype, device=device)
 
 
@@ -314,11 +379,7 @@ def _assemble(
                 output_bytes=int(info.output_bytes or 0),
             )
         )
-    for index, parent in enumerate(parents):
-        if parent >= 0:
-            rows[parent].own_mult_adds -= rows[index].mult_adds
-    for row in rows:
-        row.own_mult_adds = max(row.own_mult_adds, 0)
+    _attribute_once(rows, parents)
     return ModelSummary(
         model=loaded.describe(),
         weights=loaded.weights.to_dict(),
@@ -328,6 +389,28 @@ def _assemble(
         totals=_totals(model, specs, rows, flops),
         notes=notes,
     )
+
+
+def _attribute_once(rows: list[LayerRow], parents: list[int]) -> None:
+    """Make every row's mult-adds its subtree's, and ``own_*`` what it adds itself.
+
+    The FLOP counter attributes work to the modules that ran; a container that is never
+    called (a ``ModuleList`` its parent iterates) gets nothing itself, so its children's work
+    also lands in the parent's own share. Summing the children bottom-up gives the container
+    its subtree and takes that work out of the parent's own share: each operation counts once.
+    """
+    children_sum = [0] * len(rows)
+    children_params = [0] * len(rows)
+    for index in reversed(range(len(rows))):  # children come after their parents
+        row = rows[index]
+        row.mult_adds = max(row.mult_adds, children_sum[index])
+        row.own_mult_adds = row.mult_adds - children_sum[index]
+        # parameters of submodules that never ran (inception's aux head in eval mode) have
+        # no row of their own: they are the parent's own share, so the column still adds up
+        row.own_params = max(row.params - children_params[index], row.own_params)
+        if parents[index] >= 0:
+            children_sum[parents[index]] += row.mult_adds
+            children_params[parents[index]] += row.params
 
 
 def _totals(

@@ -23,6 +23,11 @@ from vizcli.cli.options import (
 from vizcli.render.columns import Column, parse_columns
 
 
+class MemoryMode(str, Enum):
+    estimated = "estimated"
+    measured = "measured"
+
+
 class SummaryFormat(str, Enum):
     table = "table"
     json = "json"
@@ -54,6 +59,15 @@ def summary(
         typer.Option("--image", help="Use this image, preprocessed, as the input."),
     ] = None,
     size: SizeOpt = None,
+    memory: Annotated[
+        MemoryMode,
+        typer.Option(
+            "--memory",
+            help="estimated: sum of layer outputs (meta device, no memory needed). measured: "
+            "build for real, run one training step, count what autograd saves for backward "
+            "per layer (and the allocator peak on CUDA).",
+        ),
+    ] = MemoryMode.estimated,
     weights: WeightsOpt = "none",
     device: DeviceOpt = "auto",
     offline: OfflineOpt = False,
@@ -69,6 +83,8 @@ def summary(
     from vizcli.summary import summarize
 
     chosen = parse_columns(columns)
+    if memory is MemoryMode.measured and not columns:
+        chosen = (*chosen, Column.saved)
     if output is not None:
         check_writable_target(output, force)
     result = summarize(
@@ -80,6 +96,7 @@ def summary(
         offline=offline,
         image=image,
         size=size,
+        memory=memory.value,
     )
     if result.weights.get("warning"):
         console.warn(result.weights["warning"])
@@ -93,7 +110,7 @@ def summary(
     text = {
         SummaryFormat.json: lambda: formats.to_json(result.to_dict(depth)),
         SummaryFormat.csv: lambda: formats.summary_csv(result, depth),
-        SummaryFormat.markdown: lambda: formats.summary_markdown(result, depth),
+        SummaryFormat.markdown: lambda: formats.summary_markdown(result, depth, chosen),
     }[format]()
     console.emit_text(text, output, force)
 

@@ -107,13 +107,12 @@ def resolve(name: str, weights: str, device_name: str, offline: bool, meta: bool
         categories = list(member.meta.get("categories") or []) or None
         preprocess = preprocess_from_weights(member)
     elif is_checkpoint_request(weights):
-        model = _build(get_model, name, torch.device("cpu"))
-        info = load_checkpoint_into(model, weights)
+        model, info = _load_checkpoint(get_model, name, weights, default, tasks[name])
     else:
         build_device = torch.device("meta") if meta else torch.device("cpu")
-        model = _build(get_model, name, build_device)
+        published = default if tasks[name] != "quantized" else None
+        model = _build(get_model, name, build_device, published)
         info = WeightsInfo(weights, "random", warning=warning)
-        # Without weights a builder keeps its own input size (vit_h_14: 224, not SWAG's 518).
         size = getattr(model, "image_size", None)
         if isinstance(size, int) and (size, size) != preprocess.crop:
             preprocess = preprocess.with_size(size)
@@ -124,14 +123,52 @@ def resolve(name: str, weights: str, device_name: str, offline: bool, meta: bool
     )
 
 
-def _build(get_model: Any, name: str, device: torch.device) -> nn.Module:
-    """Build with random weights everywhere (no pretrained backbone download either)."""
-    import torch
+def _build(get_model: Any, name: str, device: torch.device, published: Any = None) -> nn.Module:
+    """Build with random weights everywhere (no pretrained backbone download either).
+
+    With ``published`` (the default weights), the builder applies every argument those
+    weights imply (class count, googlenet's dropped aux heads, detection's frozen BatchNorm,
+    vit_h_14's 518 px) but loads nothing: ``--weights none`` shows the published
+    architecture, exactly what ``--weights DEFAULT`` would load into.
+    """
     from torchvision.models import get_model_builder
 
     kwargs: dict[str, Any] = {"weights": None}
     if "weights_backbone" in inspect.signature(get_model_builder(name)).parameters:
         kwargs["weights_backbone"] = None
+    if published is not None:
+        try:
+            with _architecture_only(published):
+                return _call_builder(get_model, name, device, {**kwargs, "weights": published})
+        except Exception:  # a builder that needs the real tensors (quantized): plain build
+            pass
+    return _call_builder(get_model, name, device, kwargs)
+
+
+def _load_checkpoint(
+    get_model: Any, name: str, weights: str, default: Any, task: str
+) -> tuple[nn.Module, WeightsInfo]:
+    """The published architecture with the checkpoint; else the builder's plain one
+    (a checkpoint of ``googlenet()`` trained by the user keeps its aux heads)."""
+    import torch
+
+    published = default if task != "quantized" else None
+    model = _build(get_model, name, torch.device("cpu"), published)
+    try:
+        return model, load_checkpoint_into(model, weights)
+    except WeightsError as first:
+        if published is None:
+            raise
+        plain = _build(get_model, name, torch.device("cpu"))
+        try:
+            return plain, load_checkpoint_into(plain, weights)
+        except WeightsError:
+            raise first from None
+
+
+def _call_builder(get_model: Any, name: str, device: torch.device, kwargs: dict) -> nn.Module:
+    import torch
+
     try:
         with torch.device(device), quiet_builder_warnings():
             return get_model(name, **kwargs)
@@ -140,6 +177,31 @@ def _build(get_model: Any, name: str, device: torch.device) -> nn.Module:
             raise ModelRunError(f"building {name} failed: {first_line(exc)}") from exc
         with torch.device("cpu"), quiet_builder_warnings():
             return get_model(name, **kwargs)
+
+
+@contextlib.contextmanager
+def _architecture_only(member: Any) -> Iterator[None]:
+    """While building with ``member``, hand the builder no tensors and load none."""
+    from torch import nn
+
+    enum_class = type(member)
+    original_get, original_load = enum_class.get_state_dict, nn.Module.load_state_dict
+
+    def nothing(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return {}
+
+    def skip(self: nn.Module, state_dict: Any, *args: Any, **kwargs: Any) -> Any:
+        from torch.nn.modules.module import _IncompatibleKeys
+
+        return _IncompatibleKeys([], [])
+
+    enum_class.get_state_dict = nothing
+    nn.Module.load_state_dict = skip  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        enum_class.get_state_dict = original_get
+        nn.Module.load_state_dict = original_load  # type: ignore[method-assign]
 
 
 def _choose_torchvision_weights(

@@ -5,9 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from vizcli.render import units
+from vizcli.render.columns import DEFAULT_COLUMNS, HEADERS, TEXT_COLUMNS, Column, cell
 
 if TYPE_CHECKING:
     from vizcli.summary import ModelSummary
@@ -15,6 +17,7 @@ if TYPE_CHECKING:
 CSV_FIELDS = (
     "name", "type", "depth", "is_leaf", "input_shape", "output_shape", "kernel_size",
     "params", "own_params", "trainable_params", "mult_adds", "own_mult_adds", "output_bytes",
+    "saved_bytes", "own_saved_bytes",
 )  # fmt: skip
 
 
@@ -40,25 +43,31 @@ def _csv_cell(value: Any) -> Any:
     return value
 
 
-def summary_markdown(summary: ModelSummary, depth: int | None) -> str:
+def summary_markdown(
+    summary: ModelSummary, depth: int | None, columns: Sequence[Column] = DEFAULT_COLUMNS
+) -> str:
+    """The table's rows, columns and values as Markdown (expanded rows show their own share)."""
     data = summary.to_dict(depth)
     totals = data["totals"]
+    header = ["Layer", "Type", *(HEADERS[c] for c in columns)]
+    align = ["---", "---", *("---" if c in TEXT_COLUMNS else "---:" for c in columns)]
     lines = [
         f"## {data['model']['name']} ({data['model']['class']})",
         "",
         f"- weights: {summary_weights_text(data['weights'])}",
         "- input: " + "; ".join(_input_text(i) for i in data["inputs"]),
         "",
-        "| Layer | Type | Output shape | Params | Mult-adds |",
-        "| --- | --- | --- | ---: | ---: |",
+        "| " + " | ".join(header) + " |",
+        "| " + " | ".join(align) + " |",
     ]
-    for row in data["layers"]:
-        indent = "&nbsp;&nbsp;" * max(row["depth"] - 1, 0)
-        name = f"{indent}`{row['name']}`" if row["name"] else f"`{data['model']['class']}`"
-        lines.append(
-            f"| {name} | {row['type']} | {units.shape(row['output_shape'])} "
-            f"| {units.count(row['params'])} | {units.si(row['mult_adds'])} |"
-        )
+    visible = summary.visible_layers(depth)
+    total_params = max(summary.totals.params, 1)
+    for index, row in enumerate(visible):
+        expanded = index + 1 < len(visible) and visible[index + 1].depth > row.depth
+        indent = "&nbsp;&nbsp;" * max(row.depth - 1, 0)
+        name = f"{indent}`{row.name}`" if row.name else f"`{data['model']['class']}`"
+        cells = [cell(row, c, expanded, total_params) for c in columns]
+        lines.append(f"| {name} | {row.type} | " + " | ".join(cells) + " |")
     lines += ["", "| Total | Value |", "| --- | ---: |"]
     lines += [f"| {label} | {value} |" for label, value in totals_rows(totals)]
     return "\n".join(lines) + "\n"
@@ -83,4 +92,11 @@ def totals_rows(totals: dict[str, int]) -> list[tuple[str, str]]:
         ("Forward/backward pass size", units.size(totals["forward_backward_bytes"])),
         ("Params size", units.size(totals["params_bytes"])),
         ("Estimated total size", units.size(totals["total_bytes"])),
+    ] + [
+        (label, units.size(totals[key]))
+        for key, label in (
+            ("saved_bytes", "Saved for backward (measured)"),
+            ("peak_bytes", "Peak allocated, forward+backward (measured)"),
+        )
+        if totals.get(key) is not None
     ]

@@ -9,7 +9,7 @@ from rich.console import Group
 from rich.table import Table
 
 from vizcli.render import units
-from vizcli.render.columns import DEFAULT_COLUMNS, Column
+from vizcli.render.columns import DEFAULT_COLUMNS, HEADERS, TEXT_COLUMNS, Column, cell
 from vizcli.render.formats import summary_weights_text, totals_rows
 
 if TYPE_CHECKING:
@@ -20,18 +20,6 @@ if TYPE_CHECKING:
     from vizcli.models import ModelEntry
     from vizcli.stats import LayerHealth
     from vizcli.summary import LayerRow, ModelSummary
-
-
-_HEADERS = {
-    Column.input: "Input shape",
-    Column.output: "Output shape",
-    Column.kernel: "Kernel",
-    Column.params: "Params",
-    Column.params_percent: "Params %",
-    Column.trainable: "Trainable",
-    Column.mult_adds: "Mult-adds",
-    Column.memory: "Output size",
-}
 
 
 def summary_renderable(
@@ -47,13 +35,13 @@ def summary_renderable(
     )
     table.add_column("Layer (type)", no_wrap=True)
     for column in columns:
-        numeric = column not in (Column.input, Column.output, Column.kernel)
-        table.add_column(_HEADERS[column], justify="right" if numeric else "left")
+        numeric = column not in TEXT_COLUMNS
+        table.add_column(HEADERS[column], justify="right" if numeric else "left")
     visible = summary.visible_layers(depth)
     total_params = max(summary.totals.params, 1)
     for index, row in enumerate(visible):
         expanded = index + 1 < len(visible) and visible[index + 1].depth > row.depth
-        cells = [_cell(row, column, expanded, total_params) for column in columns]
+        cells = [cell(row, column, expanded, total_params) for column in columns]
         table.add_row(_layer_label(row, model["class"]), *cells)
     totals = Table(box=None, show_header=False, padding=(0, 1))
     totals.add_column(style="bold")
@@ -69,27 +57,6 @@ def _layer_label(row: LayerRow, model_class: str) -> str:
     local = row.name.rsplit(".", 1)[-1]
     indent = "│ " * (row.depth - 1)
     return f"[dim]{indent}└─[/dim]{local} [cyan]({row.type})[/cyan]"
-
-
-def _cell(row: LayerRow, column: Column, expanded: bool, total_params: int) -> str:
-    """Expanded rows show only what their own code adds; their children show the rest."""
-    params = row.own_params if expanded else row.params
-    mult_adds = row.own_mult_adds if expanded else row.mult_adds
-    if column is Column.input:
-        return units.shape(row.input_shape)
-    if column is Column.output:
-        return units.shape(row.output_shape)
-    if column is Column.kernel:
-        return "×".join(map(str, row.kernel_size)) if row.kernel_size else ""
-    if column is Column.params:
-        return units.count(params) if params else "--"
-    if column is Column.params_percent:
-        return f"{100 * params / total_params:.2f}%" if params else "--"
-    if column is Column.trainable:
-        return "--" if not row.params else ("yes" if row.trainable_params else "no")
-    if column is Column.mult_adds:
-        return units.si(mult_adds) if mult_adds else "--"
-    return units.size(row.output_bytes) if row.output_bytes else "--"
 
 
 def models_renderable(entries: list[ModelEntry], source: str = "torchvision") -> Table:

@@ -1,0 +1,99 @@
+"""Training memory, measured: what autograd keeps for backward, per layer, and the peak.
+
+An estimate sums layer outputs; what training really holds is the tensors autograd saves
+for the backward pass. One forward in train mode runs under
+``torch.autograd.graph.saved_tensors_hooks``: every saved tensor's storage is counted once
+(views and re-saves of one storage add nothing; parameters are not activations and are
+left out) and charged to the innermost module running when it was saved. On CUDA the
+allocator's peak over forward + backward is read too. The model comes back as it was:
+training flags, parameters, buffers (BatchNorm statistics) and ``.grad``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+
+@dataclass
+class MemoryMeasurement:
+    saved_bytes: dict[str, int]  # module name ("" for the model itself) -> bytes it saved
+    total_saved_bytes: int
+    peak_bytes: int | None  # allocator peak over forward + backward (CUDA), else None
+
+
+def measure_training_memory(model: nn.Module, inputs: list[torch.Tensor]) -> MemoryMeasurement:
+    """One training step's forward (and, on CUDA, backward) with every saved tensor counted."""
+    import torch
+
+    from vizcli.hooks import first_tensor
+
+    parameters = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    seen: set[int] = set()
+    saved: dict[str, int] = {}
+    stack: list[str] = [""]
+    names = {id(m): n for n, m in model.named_modules()}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        key = storage.data_ptr()
+        if key and key not in seen and key not in parameters:
+            seen.add(key)
+            saved[stack[-1]] = saved.get(stack[-1], 0) + storage.nbytes()
+        return tensor
+
+    def enter(module: nn.Module, args: object) -> None:
+        stack.append(names.get(id(module), ""))
+
+    def leave(module: nn.Module, args: object, output: object) -> None:
+        stack.pop()
+
+    device = inputs[0].device
+    cuda = device.type == "cuda"
+    handles = []
+    with _restored(model):
+        for module in model.modules():
+            if module is not model:
+                handles.append(module.register_forward_pre_hook(enter))
+                handles.append(module.register_forward_hook(leave))
+        try:
+            model.train()
+            if cuda:
+                torch.cuda.synchronize(device)
+                torch.cuda.reset_peak_memory_stats(device)
+            with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+                output = first_tensor(model(*inputs))
+            peak = None
+            if output is not None and output.requires_grad:
+                trainable = [p for p in model.parameters() if p.requires_grad]
+                torch.autograd.grad(output.float().sum(), trainable, allow_unused=True)
+            del output
+            if cuda:
+                torch.cuda.synchronize(device)
+                peak = torch.cuda.max_memory_allocated(device)
+        finally:
+            for handle in handles:
+                handle.remove()
+    return MemoryMeasurement(saved, sum(saved.values()), peak)
+
+
+@contextlib.contextmanager
+def _restored(model: nn.Module):  # noqa: ANN202
+    """Training flags and buffers (BatchNorm running statistics) as they were."""
+    import torch
+
+    flags = [(m, m.training) for m in model.modules()]
+    buffers = [(b, b.detach().clone()) for b in model.buffers()]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for buffer, value in buffers:
+                buffer.copy_(value)
+        for module, flag in flags:
+            module.training = flag
