@@ -174,6 +174,8 @@ def test_json_schema_is_stable(resnet18_summary):
         "mult_adds",
         "own_mult_adds",
         "output_bytes",
+        "saved_bytes",  # null unless --memory measured
+        "own_saved_bytes",
     }
     assert set(data["totals"]) == {
         "params",
@@ -182,6 +184,8 @@ def test_json_schema_is_stable(resnet18_summary):
         "mult_adds",
         "input_bytes",
         "forward_backward_bytes",
+        "saved_bytes",
+        "peak_bytes",
         "params_bytes",
         "buffers_bytes",
         "total_bytes",
