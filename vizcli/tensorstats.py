@@ -12,11 +12,20 @@ if TYPE_CHECKING:
 
 @dataclass
 class RunningStats:
-    """Mean/std/min/max, zero fraction, NaN/Inf counts and L2 norm over everything added."""
+    """Mean/std/min/max, zero fraction, NaN/Inf counts and L2 norm over everything added.
+
+    Chunks are merged exactly as Chan, Golub and LeVeque (1979) merge variances:
+    ``M2 = M2_a + M2_b + delta^2 n_a n_b / n``, so a large mean with a small spread (1e9 +- 1)
+    loses no precision and any chunking gives the one-shot figures. The norm is kept as
+    ``hypot`` of chunk norms, each computed on values scaled by their largest magnitude, so
+    1e200-sized values do not overflow. NaN and Inf are counted and left out of the rest.
+    """
 
     count: int = 0
-    total: float = 0.0
-    total_sq: float = 0.0
+    finite_count: int = 0
+    mean_value: float = 0.0
+    m2: float = 0.0  # sum of squared deviations from the mean
+    norm_value: float = 0.0
     minimum: float = math.inf
     maximum: float = -math.inf
     zeros: int = 0
@@ -27,7 +36,7 @@ class RunningStats:
     def add(self, tensor: torch.Tensor) -> None:
         import torch
 
-        values = tensor.detach().double()
+        values = tensor.detach().double().flatten()
         finite = torch.isfinite(values)
         self.nans += int(torch.isnan(values).sum())
         self.infs += int(torch.isinf(values).sum())
@@ -35,32 +44,38 @@ class RunningStats:
         self.count += values.numel()
         good = values[finite]
         if good.numel():
-            self.total += float(good.sum())
-            self.total_sq += float((good * good).sum())
+            n_b = good.numel()
+            mean_b = float(good.mean())
+            m2_b = float(((good - mean_b) ** 2).sum())
+            n_a, n = self.finite_count, self.finite_count + n_b
+            delta = mean_b - self.mean_value
+            self.mean_value += delta * n_b / n
+            self.m2 += m2_b + delta * delta * n_a * n_b / n
+            self.finite_count = n
+            largest = float(good.abs().max())
+            if largest > 0:
+                chunk_norm = largest * float(torch.linalg.vector_norm(good / largest))
+                self.norm_value = math.hypot(self.norm_value, chunk_norm)
             self.minimum = min(self.minimum, float(good.min()))
             self.maximum = max(self.maximum, float(good.max()))
         if not self._shapes:
             self._shapes.append(list(tensor.shape))
 
     @property
-    def finite_count(self) -> int:
-        return self.count - self.nans - self.infs
-
-    @property
     def mean(self) -> float:
-        return self.total / self.finite_count if self.finite_count else math.nan
+        return self.mean_value if self.finite_count else math.nan
 
     @property
     def std(self) -> float:
+        """Sample standard deviation (n - 1), as ``torch.std`` and ``numpy.std(ddof=1)``."""
         n = self.finite_count
         if n < 2:
             return 0.0 if n == 1 else math.nan
-        variance = (self.total_sq - self.total * self.total / n) / (n - 1)
-        return math.sqrt(max(variance, 0.0))
+        return math.sqrt(max(self.m2 / (n - 1), 0.0))
 
     @property
     def norm(self) -> float:
-        return math.sqrt(self.total_sq)
+        return self.norm_value
 
     @property
     def zero_fraction(self) -> float:
