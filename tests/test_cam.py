@@ -3,13 +3,15 @@ tiny CNN, faithfulness checks, and a model left exactly as it was."""
 
 from __future__ import annotations
 
+import contextlib
+
 import cv2
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from vizcli.cam import LayerProbe, get_method
+from vizcli.cam import METHODS, LayerProbe, get_method
 from vizcli.cam.base import normalize_maps, upsample
 from vizcli.cam.explain import choose_layer, resolve_targets
 from vizcli.cam.metrics import cascading_randomization, faithfulness, spearman
@@ -259,43 +261,144 @@ def test_spearman():
 # --------------------------------------------------------------------- every method, clean model
 
 
-@pytest.mark.parametrize(
-    "method",
-    [
-        "cam",
-        "gradcam",
-        "gradcam++",
-        "xgradcam",
-        "hirescam",
-        "layercam",
-        "eigencam",
-        "scorecam",
-        "ablationcam",
-        "saliency",
-        "smoothgrad",
-        "guided-backprop",
-        "integrated-gradients",
-    ],
-)
-def test_every_method_leaves_the_model_unchanged(square_net, method):
-    model, images, _ = square_net
-    model.train()
-    for p in model.features[0].parameters():
-        p.requires_grad_(False)
-    before = model(images[:2]).detach()
-    try:
-        layer = None if not get_method(method).uses_layer else "features"
-        maps, _ = get_method(method)(LayerProbe(model, layer), images[:2], None)
-        expected = (2, 16, 16) if layer else (2, 32, 32)
-        assert maps.shape == expected and (maps >= 0).all()
-        assert model.training and not model.features[0].weight.requires_grad
-        assert model.fc.weight.requires_grad and all(p.grad is None for p in model.parameters())
-        assert not has_hooks(model)
-        assert torch.equal(model(images[:2]).detach(), before)
-    finally:
-        model.eval()
+class BnNet(nn.Module):
+    """conv-BN-ReLU twice, pooling and a linear head: batch norm moves its running statistics
+    in train mode, so any forward pass a method makes outside eval mode shows."""
+
+    def __init__(self, fail_on: int = 0) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1),
+            nn.BatchNorm2d(8),
+            nn.ReLU(),
+            nn.Conv2d(8, 8, 3, padding=1),
+            nn.BatchNorm2d(8),
+            nn.ReLU(),
+        )
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(8, 3)
+        self.fail_on, self.calls = fail_on, 0
+
+    def forward(self, x):
+        self.calls += 1
+        features = self.features(x)  # batch norm has run (and, in train mode, moved)
+        if self.calls == self.fail_on:
+            raise RuntimeError("forward failed on purpose")
+        return self.fc(self.pool(features).flatten(1))
+
+
+def _bn_net(train, channels_last, fail_on=0):
+    torch.manual_seed(0)
+    model = BnNet(fail_on)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    model.train(train)
+    model.features[4].train(not train)  # flags are restored per module, not model-wide
+    model.features[0].weight.requires_grad_(False)
+    model.fc.weight.grad = torch.ones_like(model.fc.weight)  # a caller's gradient survives
+    with torch.no_grad():  # running statistics that differ from the defaults
+        model.features[1].running_mean.uniform_(-1, 1)
+        model.features[1].running_var.uniform_(0.5, 2)
+    return model
+
+
+def _fingerprint(model):
+    """Everything a method must leave as it found it."""
+    return {
+        "state": {k: v.clone() for k, v in model.state_dict().items()},
+        "layout": [
+            (n, p.stride(), p.is_contiguous(memory_format=torch.channels_last))
+            for n, p in model.named_parameters()
+        ],
+        "training": [(n, m.training) for n, m in model.named_modules()],
+        "requires_grad": [(n, p.requires_grad) for n, p in model.named_parameters()],
+        "grad": [
+            (n, None if p.grad is None else p.grad.clone()) for n, p in model.named_parameters()
+        ],
+    }
+
+
+def _assert_unchanged(model, before):
+    after = _fingerprint(model)
+    assert after["state"].keys() == before["state"].keys()
+    moved = [k for k, v in before["state"].items() if not torch.equal(v, after["state"][k])]
+    assert moved == []
+    assert after["layout"] == before["layout"]
+    assert after["training"] == before["training"]
+    assert after["requires_grad"] == before["requires_grad"]
+    for (name, old), (_, new) in zip(before["grad"], after["grad"], strict=True):
+        assert (old is None and new is None) or torch.equal(old, new), name
+    for module in model.modules():
+        assert not module._forward_hooks and not module._forward_pre_hooks
+        assert not module._backward_hooks and not module._backward_pre_hooks
+    assert torch.is_grad_enabled()
+
+
+def test_preserved_state_hands_back_whatever_happened_inside():
+    """The guard every method run goes through: eval mode inside, the model as it was after."""
+    from vizcli.hooks import preserved_state
+
+    model = _bn_net(True, False)
+    before = _fingerprint(model)
+    with pytest.raises(KeyError), preserved_state(model):
+        assert not any(m.training for m in model.modules())
+        model.train()
+        model(torch.randn(2, 3, 8, 8))  # moves the running statistics
+        model.to(memory_format=torch.channels_last)
+        model.fc.weight.grad = None
+        model.fc.bias.grad = torch.zeros_like(model.fc.bias)
         for p in model.parameters():
-            p.requires_grad_(True)
+            p.requires_grad_(False)
+        raise KeyError("fails inside")
+    _assert_unchanged(model, before)
+
+
+MULTI_PASS = {"scorecam", "ablationcam", "smoothgrad", "integrated-gradients"}
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+@pytest.mark.parametrize("mode", ["train", "eval"])
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_every_method_leaves_the_model_unchanged(method, mode, layout):
+    model = _bn_net(mode == "train", layout == "channels_last")
+    before = _fingerprint(model)
+    layer = "features" if get_method(method).uses_layer else None
+    images = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    maps, _ = get_method(method)(LayerProbe(model, layer), images, None)
+    assert maps.shape == (2, 16, 16) and (maps >= 0).all()
+    _assert_unchanged(model, before)
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_every_method_leaves_the_model_unchanged_when_it_fails(method):
+    """The forward raises after batch norm ran: on the first pass, or for methods that make
+    many passes on the second, in the middle of the method's own loop."""
+    model = _bn_net(True, True, fail_on=2 if method in MULTI_PASS else 1)
+    before = _fingerprint(model)
+    layer = "features" if get_method(method).uses_layer else None
+    with pytest.raises(RuntimeError, match="failed on purpose"):
+        get_method(method)(LayerProbe(model, layer), torch.randn(2, 3, 16, 16), None)
+    _assert_unchanged(model, before)
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_every_method_leaves_the_model_unchanged_for_a_bad_class(method):
+    model = _bn_net(True, True)
+    before = _fingerprint(model)
+    layer = "features" if get_method(method).uses_layer else None
+    with contextlib.suppress(RuntimeError, IndexError):  # eigencam ignores the class
+        get_method(method)(
+            LayerProbe(model, layer), torch.randn(2, 3, 16, 16), torch.tensor([7, 7])
+        )
+    _assert_unchanged(model, before)
+
+
+def test_scorecam_keeps_a_channels_last_model_channels_last_in_eval_mode():
+    model = _bn_net(False, True)
+    weights = model.features[0].weight
+    get_method("scorecam")(LayerProbe(model, "features"), torch.randn(1, 3, 16, 16), None)
+    assert model.features[0].weight is weights
+    assert weights.is_contiguous(memory_format=torch.channels_last) and not weights.is_contiguous()
 
 
 def test_guided_backprop_differs_from_plain_saliency(square_net):
@@ -344,3 +447,42 @@ def test_class_targets():
         resolve_targets(["cat"], names)
     with pytest.raises(UsageError, match="unknown method"):
         get_method("gradcan")
+
+
+# --------------------------------------------------------------------- image labels
+
+
+def test_unique_labels():
+    from pathlib import Path
+
+    from vizcli.images import unique_labels
+
+    paths = [Path(p) for p in ("a/cat.png", "b/cat.png", "dog.png", "x/a/cow.png", "y/a/cow.png")]
+    assert unique_labels(paths) == ["a/cat", "b/cat", "dog", "x/a/cow", "y/a/cow"]
+    assert unique_labels([Path("a/cat.png"), Path("a/cat.jpg")]) == ["cat.png", "cat.jpg"]
+    assert unique_labels([Path("a/cat.png"), Path("a/cat.png")]) == ["cat", "cat-2"]
+
+
+def test_cam_tells_images_with_the_same_name_in_two_folders_apart(cli, tmp_path):
+    from PIL import Image
+
+    from tests.conftest import SAMPLES
+    from tests.tb import read_events
+
+    for folder, sample in (("a", "chelsea.png"), ("b", "camera.png")):
+        (tmp_path / folder).mkdir()
+        with Image.open(SAMPLES / sample) as image:
+            image.convert("RGB").resize((40, 40)).save(tmp_path / folder / "cat.png")
+    args = ["cam", "tests.tiny_models:TinyNet", "--weights", "none", "--size", "32", "--npy"]
+    paths = [str(tmp_path / "a" / "cat.png"), str(tmp_path / "b" / "cat.png")]
+    out, logdir = tmp_path / "png", tmp_path / "tb"
+    result = cli(*args, *paths, "--out", str(out), "--logdir", str(logdir), "--run", "r")
+    assert result.code == 0, result.stderr
+    images = [line.split()[0] for line in result.stdout.splitlines() if "cat " in line]
+    assert images == ["a/cat", "b/cat"]  # two rows, each with its own predictions
+    names = sorted(p.name for p in (out / "r").iterdir())
+    for label in ("a__cat", "b__cat"):
+        assert sum(name.startswith(label + "__") for name in names) == 4  # 3 PNGs and the .npy
+    assert not [name for name in names if "-2" in name]
+    events = read_events(logdir / "r")
+    assert [e.step for e in events.Images("cam/gradcam/overlay")] == [0, 1]

@@ -190,3 +190,70 @@ def test_every_classification_and_segmentation_model_graphs(name):
     graph_def, _ = tensorboard_graph(model, [image])
     assert any(n.op == "aten::_convolution" for n in graph_def.node)
     assert not has_hooks(model) and not model.training
+
+
+class SlashNet(torch.nn.Module):
+    """Module names only ``add_module`` allows: a slash, a quote, a backslash."""
+
+    def __init__(self, branchy: bool = False) -> None:
+        super().__init__()
+        self.add_module("a/b", torch.nn.Conv2d(3, 4, 3, padding=1))
+        self.body = torch.nn.Sequential()
+        self.body.add_module('c/"d\\', torch.nn.ReLU())
+        self.fc = torch.nn.Linear(4, 2)
+        self.branchy = branchy
+
+    def forward(self, x):
+        y = self.body(getattr(self, "a/b")(x))
+        if self.branchy and y.sum() > 0:  # fx cannot trace this: execution order instead
+            y = y * 2
+        return self.fc(y.mean((2, 3)))
+
+
+def slash_net() -> torch.nn.Module:
+    return SlashNet()
+
+
+@pytest.mark.parametrize("branchy", [False, True])
+def test_module_names_with_slashes_and_quotes_are_nodes(branchy):
+    model = SlashNet(branchy)
+    graph = module_graph(model, [torch.randn(1, 3, 8, 8)], 2, "slash")
+    assert graph.method == ("execution order" if branchy else "fx")
+    names = [n.name for n in graph.nodes if n.kind == "module"]
+    assert names == ["a/b", 'body.c/"d\\', "fc"]
+    assert [n["name"] for n in graph.to_dict()["nodes"] if n["kind"] == "module"] == names
+    dot = graph.to_dot()
+    assert '[label="a/b\\nConv2d\\n1×4×8×8"]' in dot
+    assert '[label="body.c/\\"d\\\\\\nReLU\\n1×4×8×8"]' in dot
+    if HAVE_DOT:
+        proc = subprocess.run(["dot", "-Tsvg"], input=dot.encode(), capture_output=True)
+        assert proc.returncode == 0 and b"a/b" in proc.stdout
+
+
+def test_graph_cli_keeps_modules_named_with_a_slash(cli, tmp_path):
+    result = cli(
+        "graph", "tests.test_graph:slash_net", "--input", "1,3,8,8", "-f", "json",
+        "--out", str(tmp_path), "--run", "r", "--no-tensorboard",
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    data = json.loads((tmp_path / "r" / "graph.json").read_text())
+    assert data["method"] == "fx" and data["note"] is None  # not the execution-order fallback
+    modules = [n["name"] for n in data["nodes"] if n["kind"] == "module"]
+    assert modules == ["a/b", 'body.c/"d\\', "fc"]
+    assert '"a/b\\nConv2d' in (tmp_path / "r" / "graph.dot").read_text()
+
+
+def test_fx_tensor_constants_do_not_stay_on_the_model():
+    class Scaled(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = torch.nn.Linear(3, 2)
+
+        def forward(self, x):
+            return self.fc(x * torch.tensor([1.0, 2.0, 3.0]))  # fx: a _tensor_constant0
+
+    model = Scaled()
+    before = set(vars(model))
+    graph = module_graph(model, [torch.randn(1, 3)], 2, "scaled")
+    assert graph.method == "fx" and [n.type for n in graph.nodes][1:3] == ["mul", "Linear"]
+    assert set(vars(model)) == before

@@ -75,14 +75,15 @@ def feature_maps(
     import torch
 
     from vizcli.hooks import capture
-    from vizcli.images import load_tensor
+    from vizcli.images import load_tensor, unique_labels
 
     model, preprocess = loaded.model, loaded.preprocess
     device = next((p.device for p in model.parameters()), loaded.device)
     report: list[FmapLayer] = []
+    labels = unique_labels(images)  # a/cat.png and b/cat.png stay apart
     for step, path in enumerate(images):
         batch = load_tensor(path, preprocess).to(device)
-        label = path.stem
+        label = labels[step]
         size, count = tuple(batch.shape[-2:]), batch.shape[0]
         emit(artifacts.Image("input", _input_pixels(batch[0], preprocess), step, label))
 

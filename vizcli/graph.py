@@ -121,7 +121,7 @@ def module_graph(
 
 def _fx_graph(model: nn.Module, inputs: list[torch.Tensor], depth: int, name: str) -> ModuleGraph:
     import torch.fx
-    from torch.fx.passes.shape_prop import ShapeProp, TensorMetadata
+    from torch.fx.passes.shape_prop import TensorMetadata
 
     class DepthTracer(torch.fx.Tracer):
         def is_leaf_module(self, module: nn.Module, qualified_name: str) -> bool:
@@ -129,12 +129,16 @@ def _fx_graph(model: nn.Module, inputs: list[torch.Tensor], depth: int, name: st
             return too_deep or super().is_leaf_module(module, qualified_name)
 
     tracer = DepthTracer()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        traced = tracer.trace(model)
-        module = torch.fx.GraphModule(tracer.root, traced)
-        with torch.no_grad():
-            ShapeProp(module).propagate(*inputs)
+    attributes = set(vars(model))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            traced = tracer.trace(model)
+            with torch.no_grad():
+                _ShapeProp(tracer.root, traced).run(*inputs)
+    finally:  # the tracer stores tensor constants on the model (_tensor_constant0...)
+        for attribute in set(vars(model)) - attributes:
+            delattr(model, attribute)
 
     modules = dict(model.named_modules())
     nodes: list[GraphNode] = []
@@ -169,6 +173,39 @@ def _fx_graph(model: nn.Module, inputs: list[torch.Tensor], depth: int, name: st
         alias[fx_node] = node_id
         edges += [(src, node_id) for src in sources]
     return ModuleGraph(name, depth, "fx", nodes, edges)
+
+
+class _ShapeProp(torch.fx.Interpreter):
+    """torch.fx's ShapeProp, run on the model itself instead of a ``GraphModule``.
+
+    A ``GraphModule`` compiles the graph to Python source, with module names pasted into
+    string literals: a name only ``add_module`` allows (``'say "hi"'``, a backslash, a line
+    break) is a syntax error there, and the whole model fell back to execution order. The
+    interpreter looks modules up by name (``getattr``), so every name works, and nothing is
+    copied.
+    """
+
+    def __init__(self, root: nn.Module, graph: Any) -> None:
+        super().__init__(root, graph=graph)
+
+    def run_node(self, n: Any) -> Any:
+        from torch.fx.node import map_aggregate
+        from torch.fx.passes.shape_prop import _extract_tensor_metadata
+
+        result = super().run_node(n)
+        found = False
+
+        def extract(value: Any) -> Any:
+            nonlocal found
+            if isinstance(value, torch.Tensor):
+                found = True
+                return _extract_tensor_metadata(value)
+            return value
+
+        meta = map_aggregate(result, extract)
+        if found:
+            n.meta["tensor_meta"] = meta
+        return result
 
 
 def _tensor_input(arg: Any) -> bool:

@@ -1,8 +1,10 @@
 """Hook capture as context managers that always clean up after themselves.
 
-Every hook vizcli registers goes through :func:`capture`. Handles are removed, and each
-module's ``training`` flag and each parameter's ``requires_grad`` restored, on success,
-on error and on Ctrl-C alike.
+Every hook vizcli registers goes through :func:`capture` or :func:`intercept`, and every
+model run through :func:`preserved_state` (which both use): the model runs in eval mode,
+handles are removed, and the model is handed back unchanged (training flags,
+``requires_grad``, ``.grad``, parameter memory formats, buffers such as batch-norm running
+statistics), on success, on error and on Ctrl-C alike.
 """
 
 from __future__ import annotations
@@ -20,16 +22,61 @@ OutputCallback = Callable[[str, "torch.Tensor"], None]
 
 @contextlib.contextmanager
 def preserved_state(model: nn.Module) -> Iterator[nn.Module]:
-    """Restore every module's training flag and every parameter's requires_grad on exit."""
+    """Run ``model`` in eval mode and hand it back exactly as it was, on error too.
+
+    The one guard every vizcli model run goes through (directly or via :func:`capture` and
+    :func:`intercept`). Inside, every module is in eval mode, so batch norm uses its running
+    statistics instead of moving them. On exit it restores each module's ``training`` flag,
+    each parameter's ``requires_grad``, ``.grad`` and tensor (so its memory format: a
+    channels-last parameter stays channels-last, a contiguous one contiguous) and the value of
+    every buffer (batch-norm running statistics and ``num_batches_tracked`` included) that
+    changed. Buffers are compared, and copied back only where they differ.
+    """
+    import torch
+    from torch.nn.parameter import UninitializedTensorMixin
+
     modes = [(m, m.training) for m in model.modules()]
-    grads = [(p, p.requires_grad) for p in model.parameters()]
+    params = [
+        (p, p.requires_grad, p.grad, None if isinstance(p, UninitializedTensorMixin) else p.data)
+        for p in model.parameters()
+    ]
+    buffers = [  # meta and lazy buffers hold no values to restore
+        (module, name, buffer, buffer.clone())
+        for module in model.modules()
+        for name, buffer in module._buffers.items()
+        if buffer is not None
+        and not buffer.is_meta
+        and not isinstance(buffer, UninitializedTensorMixin)
+    ]
     try:
+        model.eval()
         yield model
     finally:
         for module, mode in modes:
             module.training = mode
-        for param, flag in grads:
+        for param, flag, grad, data in params:
+            if data is not None and not _same_tensor(param.data, data):
+                param.data = data
             param.requires_grad_(flag)
+            if param.grad is not grad:
+                param.grad = grad
+        with torch.no_grad():
+            for module, name, buffer, saved in buffers:
+                module._buffers[name] = buffer
+                if not torch.equal(buffer, saved):
+                    with torch.inference_mode(buffer.is_inference()):
+                        buffer.copy_(saved)
+
+
+def _same_tensor(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Same storage, offset, shape, strides and dtype: the very same view of the data."""
+    return (
+        a.data_ptr() == b.data_ptr()
+        and a.shape == b.shape
+        and a.stride() == b.stride()
+        and a.dtype == b.dtype
+        and a.device == b.device
+    )
 
 
 def model_output(value: Any) -> torch.Tensor:

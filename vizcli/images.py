@@ -269,3 +269,36 @@ def find_images(paths: Sequence[str | Path]) -> list[Path]:
 
 def _is_image_name(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def unique_labels(paths: Sequence[Path]) -> list[str]:
+    """A readable, distinct label per image: its stem, or the shortest path suffix that
+    tells it apart (``a/cat.png``, ``b/cat.png`` -> ``a/cat``, ``b/cat``).
+
+    Stems are tried at growing depth first, then full names (``cat.png`` and ``cat.jpg`` in one
+    folder); the same file given twice gets ``-2``, ``-3``... Labels use ``/`` on every system.
+    """
+    candidates = []
+    for path in paths:
+        absolute = Path(path).absolute()
+        folders = [part for part in absolute.parent.parts if part != absolute.anchor]
+        options: dict[tuple[str, int], str] = {}
+        for kind, last in (("stem", absolute.stem), ("name", absolute.name)):
+            for depth in range(len(folders) + 1):
+                options[(kind, depth)] = "/".join([*folders[len(folders) - depth :], last])
+        candidates.append(options)
+    labels = []
+    for index, options in enumerate(candidates):
+        others = [c for i, c in enumerate(candidates) if i != index]
+        label = next(
+            (text for key, text in options.items() if all(o.get(key) != text for o in others)),
+            options[("stem", 0)],  # the same file twice: told apart by a counter below
+        )
+        labels.append(label)
+    used: set[str] = set()
+    for index, label in enumerate(labels):
+        counter = 2
+        while labels[index] in used:
+            labels[index], counter = f"{label}-{counter}", counter + 1
+        used.add(labels[index])
+    return labels

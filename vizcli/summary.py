@@ -380,6 +380,7 @@ def _assemble(
             )
         )
     _attribute_once(rows, parents)
+    _charge_modules_that_never_ran(model, rows)
     return ModelSummary(
         model=loaded.describe(),
         weights=loaded.weights.to_dict(),
@@ -391,6 +392,23 @@ def _assemble(
     )
 
 
+def _charge_modules_that_never_ran(model: nn.Module, rows: list[LayerRow]) -> None:
+    """Parameters of submodules that never ran (inception's aux head in eval mode) have no row:
+    they become the own share of their nearest ancestor that has one, so the column adds up."""
+    listed = {row.name: row for row in rows}
+    for name, module in model.named_modules():
+        if name in listed:
+            continue
+        own = _count(module.parameters(recurse=False))
+        if not own:
+            continue
+        parent = name
+        while parent and parent not in listed:
+            parent = parent.rpartition(".")[0]
+        if parent in listed:
+            listed[parent].own_params += own
+
+
 def _attribute_once(rows: list[LayerRow], parents: list[int]) -> None:
     """Make every row's mult-adds its subtree's, and ``own_*`` what it adds itself.
 
@@ -400,17 +418,12 @@ def _attribute_once(rows: list[LayerRow], parents: list[int]) -> None:
     its subtree and takes that work out of the parent's own share: each operation counts once.
     """
     children_sum = [0] * len(rows)
-    children_params = [0] * len(rows)
     for index in reversed(range(len(rows))):  # children come after their parents
         row = rows[index]
         row.mult_adds = max(row.mult_adds, children_sum[index])
         row.own_mult_adds = row.mult_adds - children_sum[index]
-        # parameters of submodules that never ran (inception's aux head in eval mode) have
-        # no row of their own: they are the parent's own share, so the column still adds up
-        row.own_params = max(row.params - children_params[index], row.own_params)
         if parents[index] >= 0:
             children_sum[parents[index]] += row.mult_adds
-            children_params[parents[index]] += row.params
 
 
 def _totals(

@@ -2,8 +2,9 @@
 
 For each batch of images the chosen method runs once per requested class; each map is
 normalised, upsampled to the input, drawn (overlay, raw map, panel) and handed to the sinks
-at once. The caller's model is never changed: hooks are removed and training flags and
-``requires_grad`` restored by the hook helpers.
+at once. The caller's model is never changed: every forward pass runs in eval mode inside
+:func:`vizcli.hooks.preserved_state`, which hands the model back as it was (training flags,
+``requires_grad``, ``.grad``, parameter memory formats, buffers; hooks removed).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from vizcli import artifacts
 from vizcli.cam.base import LayerProbe, get_method, normalize_maps, upsample
 from vizcli.cam.target import find_target_layer
 from vizcli.errors import UsageError, suggest
-from vizcli.hooks import model_output
+from vizcli.hooks import model_output, preserved_state
+from vizcli.images import unique_labels
 from vizcli.models import LoadedModel
 
 Emit = Callable[[artifacts.Artifact], None]
@@ -136,12 +138,13 @@ def explain(
     if method.uses_layer:
         layer, automatic = choose_layer(model, first, options.layer)
     probe = LayerProbe(model, layer)
+    labels = unique_labels(images)  # predictions table, results, file names: one label each
     report = CamReport(method.name, method.title, layer, automatic)
     names = loaded.categories
     explicit: list[int] = []
     if options.targets:
         if names is None:
-            with torch.no_grad():
+            with preserved_state(model), torch.no_grad():
                 names = class_names(loaded, model_output(model(first)).shape[1])
         explicit = resolve_targets(options.targets, names)
     for start in range(0, len(images), options.batch_size):
@@ -160,10 +163,10 @@ def explain(
             else [ranked.indices[:, r] for r in range(min(options.topk, logits.shape[1]))]
         )
         order = probabilities.argsort(1, descending=True).argsort(1) + 1  # rank of each class
-        for offset, path in enumerate(paths):
+        for offset in range(count):
             shown = [int(i) for i in ranked.indices[offset]]
             shown += [i for i in explicit if i not in shown]  # explained classes always listed
-            report.predictions[path.stem] = [
+            report.predictions[labels[start + offset]] = [
                 Prediction(i, names[i], float(probabilities[offset, i]), int(order[offset, i]))
                 for i in shown
             ]
@@ -172,11 +175,11 @@ def explain(
                 maps, _ = method(probe, batch, classes.to(device))
             normalized = normalize_maps(maps.float().cpu())
             big = upsample(normalized, tuple(batch.shape[-2:]))
-            for offset, path in enumerate(paths):
+            for offset in range(count):
                 cls = int(classes[offset])
                 probability = float(probabilities[offset, cls])
                 target = Prediction(cls, names[cls], probability, int(order[offset, cls]))
-                result = CamResult(path.stem, rank, target, normalized[offset])
+                result = CamResult(labels[start + offset], rank, target, normalized[offset])
                 if options.metrics:
                     result.metrics = cam_metrics.faithfulness(
                         model, batch[offset : offset + 1], cls, big[offset]

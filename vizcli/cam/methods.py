@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 import torch
 
 from vizcli.cam.base import ActivationCam, LayerProbe, class_scores, register
 from vizcli.errors import UsageError
-from vizcli.hooks import intercept, model_output
+from vizcli.hooks import intercept, model_output, preserved_state
 
 
 @register
@@ -131,45 +128,33 @@ class ScoreCam(ActivationCam):
     def weights(self, acts, grads, probe, batch, classes, logits):  # noqa: ANN001, ANN201
         size = batch.shape[-2:]
         all_weights = []
-        with _channels_last(probe.model):
-            for sample, image, cls in zip(acts, batch, classes, strict=True):
-                flat = sample.flatten(1)
-                varying = (flat.amax(1) - flat.amin(1)) > 0  # constant stays constant upsampled
-                scores = torch.empty(sample.shape[0], dtype=torch.float32)
-                if not varying.all():
-                    zeros = torch.zeros_like(image)[None]
-                    scores[~varying] = float(class_scores(_logits(probe, zeros), cls.view(1))[0])
-                index = varying.nonzero().flatten()
-                for start in range(0, len(index), self.chunk):
-                    chunk = index[start : start + self.chunk]
-                    up = torch.nn.functional.interpolate(
-                        sample[chunk][None], size=size, mode="bilinear", align_corners=True
-                    )[0]
-                    low = up.flatten(1).amin(1)[:, None, None]
-                    high = up.flatten(1).amax(1)[:, None, None]
-                    masked = image[None] * ((up - low) / (high - low + 1e-8))[:, None]
-                    chunk_scores = class_scores(_logits(probe, masked), cls.expand(len(chunk)))
-                    scores[chunk] = chunk_scores.float().cpu()
-                all_weights.append(torch.softmax(scores, 0).to(acts.dtype))
+        for sample, image, cls in zip(acts, batch, classes, strict=True):
+            flat = sample.flatten(1)
+            varying = (flat.amax(1) - flat.amin(1)) > 0  # constant stays constant upsampled
+            scores = torch.empty(sample.shape[0], dtype=torch.float32)
+            if not varying.all():
+                zeros = torch.zeros_like(image)[None]
+                scores[~varying] = float(class_scores(_logits(probe, zeros), cls.view(1))[0])
+            index = varying.nonzero().flatten()
+            for start in range(0, len(index), self.chunk):
+                chunk = index[start : start + self.chunk]
+                up = torch.nn.functional.interpolate(
+                    sample[chunk][None], size=size, mode="bilinear", align_corners=True
+                )[0]
+                low = up.flatten(1).amin(1)[:, None, None]
+                high = up.flatten(1).amax(1)[:, None, None]
+                masked = image[None] * ((up - low) / (high - low + 1e-8))[:, None]
+                chunk_scores = class_scores(_logits(probe, masked), cls.expand(len(chunk)))
+                scores[chunk] = chunk_scores.float().cpu()
+            all_weights.append(torch.softmax(scores, 0).to(acts.dtype))
         return torch.stack(all_weights)[:, :, None, None].to(acts.device)
 
 
-@contextlib.contextmanager
-def _channels_last(model: torch.nn.Module) -> Iterator[None]:
-    """Run the many masked passes in channels-last layout (faster convolutions on CPU); the
-    parameters are the same objects with the same values, and get their layout back."""
-    if not any(p.dim() == 4 for p in model.parameters()):
-        yield
-        return
-    model.to(memory_format=torch.channels_last)
-    try:
-        yield
-    finally:
-        model.to(memory_format=torch.contiguous_format)
-
-
 def _logits(probe: LayerProbe, batch: torch.Tensor) -> torch.Tensor:
-    with torch.inference_mode():
+    """One masked pass, in eval mode, the model handed back as it was. The *input* goes
+    channels-last, not the model: convolutions then run in that layout (at 224 pixels as fast
+    as a channels-last model on CPU) and the caller's parameters are never converted."""
+    with preserved_state(probe.model), torch.inference_mode():
         return model_output(probe.model(batch.contiguous(memory_format=torch.channels_last)))
 
 

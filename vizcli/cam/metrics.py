@@ -23,8 +23,7 @@ STEPS = 16
 
 def _probabilities(model: nn.Module, batch: torch.Tensor, cls: int, chunk: int = 8) -> torch.Tensor:
     out = []
-    with preserved_state(model), torch.no_grad():
-        model.eval()
+    with preserved_state(model), torch.no_grad():  # eval mode, model handed back as is
         for start in range(0, len(batch), chunk):
             logits = model_output(model(batch[start : start + chunk]))
             out.append(torch.softmax(logits.float(), 1)[:, cls].cpu())

@@ -15,8 +15,7 @@ def input_gradients(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(d score / d input, logits, classes); ``classes=None`` takes each top-1."""
     inputs = batch.detach().requires_grad_(True)
-    with preserved_state(model), torch.enable_grad():
-        model.eval()
+    with preserved_state(model), torch.enable_grad():  # eval mode, model handed back as is
         logits = model_output(model(inputs))
         if classes is None:
             classes = logits.detach().argmax(1)
