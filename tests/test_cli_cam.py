@@ -36,18 +36,20 @@ def test_cam_writes_overlay_map_panel_and_npy(cli, tmp_path):
     assert "tabby" in result.stdout and "RANDOM weights" in result.stderr
     folder = tmp_path / "png" / "cam-resnet18"
     names = sorted(p.name for p in folder.iterdir())
-    assert "chelsea__tabby__cam__gradcam__top1__overlay.png" in names
-    with Image.open(folder / "chelsea__tabby__cam__gradcam__top1__overlay.png") as im:
+    assert "chelsea__tabby__cam__gradcam__class281__overlay.png" in names
+    with Image.open(folder / "chelsea__tabby__cam__gradcam__class281__overlay.png") as im:
         assert im.size == (128, 128)
-    with Image.open(folder / "camera__tabby__cam__gradcam__top1__panel.png") as im:
+    with Image.open(folder / "camera__tabby__cam__gradcam__class281__panel.png") as im:
         assert im.size == (3 * 128 + 2 * 4, 128 + 18)
     raw = np.load(folder / "chelsea__tabby__gradcam.npy")
     assert raw.shape == (4, 4) and raw.min() >= 0 and raw.max() <= 1
     events = read_events(tmp_path / "tb" / "cam-resnet18")
-    assert {"cam/gradcam/top1/overlay", "cam/gradcam/top1/map", "cam/gradcam/top1/panel"} <= set(
-        events.Tags()["images"]
-    )
-    assert [e.step for e in events.Images("cam/gradcam/top1/overlay")] == [0, 1]
+    assert {
+        "cam/gradcam/class281/overlay",
+        "cam/gradcam/class281/map",
+        "cam/gradcam/class281/panel",
+    } <= set(events.Tags()["images"])
+    assert [e.step for e in events.Images("cam/gradcam/class281/overlay")] == [0, 1]
 
 
 def test_cam_topk_and_methods(cli, tmp_path):
@@ -119,3 +121,28 @@ def test_cam_leaves_the_model_clean(cli, tmp_path):
     assert failing.code == 2
     assert len(CREATED) == 2 and not any(has_hooks(m) for m in CREATED)
     assert all(p.grad is None for m in CREATED for p in m.parameters())
+
+
+def test_names_stay_readable_and_distinct(cli, tmp_path):
+    from tests.conftest import TINY
+
+    result = cli("cam", f"{TINY}:TinyNet", CHELSEA, "--method", "gradcam++", "--target", "1",
+                 "--target", "3", "--size", "32", "--out", str(tmp_path))  # fmt: skip
+    assert result.code == 0, result.stderr
+    names = {p.name for p in (tmp_path / "cam-TinyNet").glob("*.png")}
+    assert "chelsea__class_1__cam__gradcampp__class1__overlay.png" in names
+    assert "chelsea__class_3__cam__gradcampp__class3__overlay.png" in names
+    assert not [n for n in names if "top1" in n or "gradcam_" in n]
+
+
+def test_constant_maps_are_announced(cli, tmp_path):
+    from tests.conftest import TINY
+
+    result = cli("cam", f"{TINY}:zero_head", CHELSEA, "--size", "32", "--out", str(tmp_path))
+    assert result.code == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    warnings = [line for line in warnings if "constant" in line]
+    assert len(warnings) == 1 and "1 of 1 Grad-CAM maps are constant" in warnings[0]
+    assert "zero-initialised head" in warnings[0]
+    fine = cli("cam", f"{TINY}:TinyNet", CHELSEA, "--size", "32", "--out", str(tmp_path))
+    assert "maps are constant" not in fine.stderr

@@ -186,3 +186,12 @@ class ConvBnRelu(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.relu(self.bn(self.conv(x)))
+
+
+def zero_head() -> nn.Module:
+    """TinyNet whose classifier is all zeros (as torchvision's ViT heads start): every
+    gradient is zero, so every gradient-based map is constant."""
+    model = TinyNet()
+    nn.init.zeros_(model.fc.weight)
+    nn.init.zeros_(model.fc.bias)
+    return model

@@ -69,6 +69,18 @@ class CamReport:
     predictions: dict[str, list[Prediction]] = field(default_factory=dict)
     results: list[CamResult] = field(default_factory=list)
     sanity: list[dict[str, Any]] = field(default_factory=list)
+    constant_maps: int = 0  # maps with no contrast (all equal, or not finite)
+
+    def constant_warning(self) -> str | None:
+        """One line when any map is constant, with the usual cause."""
+        if not self.constant_maps:
+            return None
+        return (
+            f"{self.constant_maps} of {len(self.results)} {self.title} maps are constant "
+            "(all equal, or not finite): the class score does not depend on the layer's "
+            "positions, usually because its gradient is zero (a zero-initialised head, as "
+            "in torchvision's ViTs with random weights) or the layer is after the pooling"
+        )
 
 
 def class_names(loaded: LoadedModel, count: int) -> list[str]:
@@ -173,7 +185,12 @@ def explain(
         for rank, classes in enumerate(classes_per_rank):
             if rank > 0:
                 maps, _ = method(probe, batch, classes.to(device))
-            normalized = normalize_maps(maps.float().cpu())
+            raw = maps.float().cpu()
+            flat = raw.flatten(1)
+            report.constant_maps += int(
+                ((flat.amax(1) == flat.amin(1)) | ~torch.isfinite(flat).all(1)).sum()
+            )
+            normalized = normalize_maps(raw)
             big = upsample(normalized, tuple(batch.shape[-2:]))
             for offset in range(count):
                 cls = int(classes[offset])

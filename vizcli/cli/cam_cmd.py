@@ -99,6 +99,8 @@ def cam(
         )
         console.info(f"{report.title} on layer {report.layer} ({how})")
     console.show(tables.predictions_renderable(report))
+    if report.constant_warning():
+        console.warn(report.constant_warning())
     if metrics:
         console.show(tables.cam_metrics_renderable(report))
     if sanity:

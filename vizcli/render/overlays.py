@@ -55,6 +55,11 @@ def panel(tiles: list[np.ndarray], caption: str, gap: int = 4) -> np.ndarray:
     return np.asarray(canvas)
 
 
+def method_slug(method: str) -> str:
+    """A name safe in file names and still readable: ``gradcam++`` -> ``gradcampp``."""
+    return method.replace("+", "p")
+
+
 def cam_artifacts(
     image: torch.Tensor,
     big_map: torch.Tensor,
@@ -67,12 +72,16 @@ def cam_artifacts(
     target = result.target
     class_label = target.name.replace(" ", "_")
     label = f"{result.image}__{class_label}"
-    rank = f"top{result.rank + 1}/" if options.topk > 1 or options.targets else ""
+    if options.targets:  # asked-for classes are named by index, never as if predicted
+        rank = f"class{target.index}/"
+    else:
+        rank = f"top{result.rank + 1}/" if options.topk > 1 else ""
+    title, method = method, method_slug(method)
     pixels = to_pixels(image)
     heat = heatmap(big_map, options.colormap)
     blended = overlay(pixels, heat, options.alpha)
     gray = (big_map.numpy() * 255).round().astype(np.uint8)
-    caption = f"{target.name} {target.probability:.1%}  {method}"
+    caption = f"{target.name} {target.probability:.1%}  {title}"
     yield artifacts.Image(f"cam/{method}/{rank}overlay", blended, step, label)
     yield artifacts.Image(f"cam/{method}/{rank}map", np.stack([gray] * 3, axis=-1), step, label)
     yield artifacts.Image(
