@@ -486,3 +486,29 @@ def test_cam_tells_images_with_the_same_name_in_two_folders_apart(cli, tmp_path)
     assert not [name for name in names if "-2" in name]
     events = read_events(logdir / "r")
     assert [e.step for e in events.Images("cam/gradcam/overlay")] == [0, 1]
+
+
+def test_smoothgrad_maps_do_not_depend_on_the_batch():
+    """Each image's noise comes from its own generator seeded with --seed: the same map
+    whatever the batch size, the image's position and its neighbours."""
+    from tests.conftest import SAMPLES, TINY
+    from vizcli.cam.explain import CamOptions, explain
+    from vizcli.models import resolve_model
+
+    torch.manual_seed(0)
+    loaded = resolve_model(f"{TINY}:TinyNet", device="cpu")
+    loaded.preprocess = loaded.preprocess.with_size(48)
+    paths = [SAMPLES / "chelsea.png", SAMPLES / "coffee.png", SAMPLES / "camera.png"]
+
+    def maps(order, batch_size, seed=0):
+        report = explain(loaded, [paths[i] for i in order],
+                         CamOptions("smoothgrad", batch_size=batch_size, seed=seed),
+                         lambda a: None)  # fmt: skip
+        return {r.image: r.map for r in report.results}
+
+    alone = maps([0, 1, 2], 1)
+    for other in (maps([0, 1, 2], 3), maps([2, 0, 1], 2)):
+        for name, value in alone.items():
+            torch.testing.assert_close(other[name], value, atol=1e-6, rtol=0)
+    reseeded = maps([0], 1, seed=7)
+    assert not torch.allclose(reseeded["chelsea"], alone["chelsea"])

@@ -99,6 +99,7 @@ class CamMethod(ABC):
     title: ClassVar[str]
     uses_layer: ClassVar[bool] = True  # False: gradient saliency at input resolution
     uses_gradients: ClassVar[bool] = True
+    seed: int = 0  # methods that draw noise seed each image's generator with it (--seed)
 
     @abstractmethod
     def __call__(

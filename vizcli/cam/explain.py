@@ -41,6 +41,7 @@ class CamOptions:
     npy: bool = False
     metrics: bool = False
     sanity: bool = False
+    seed: int = 0  # noise of SmoothGrad-like methods, the same for every image
 
 
 @dataclass
@@ -144,6 +145,7 @@ def explain(
     from vizcli.render import overlays
 
     method = get_method(options.method)
+    method.seed = options.seed
     model, device = loaded.model, loaded.device
     first = load_tensor(images[0], loaded.preprocess).to(device)
     layer, automatic = (None, False)

@@ -41,20 +41,23 @@ class Saliency(_GradientMethod):
 
 @register
 class SmoothGrad(_GradientMethod):
-    """Smilkov et al. 2017: saliency averaged over noisy copies (noise 15% of the range)."""
+    """Smilkov et al. 2017: saliency averaged over noisy copies (noise 15% of each image's
+    range). Each image draws its noise from its own generator seeded with ``seed``, so its map
+    is the same whatever the batch size, its position in the batch and the other images."""
 
     name, title = "smoothgrad", "SmoothGrad"
     samples = 16
     noise = 0.15
 
     def __call__(self, probe: LayerProbe, batch: torch.Tensor, classes: torch.Tensor | None):  # noqa: ANN204
-        generator = torch.Generator(device="cpu").manual_seed(0)
-        sigma = self.noise * (batch.amax() - batch.amin())
+        generators = [torch.Generator(device="cpu").manual_seed(self.seed) for _ in batch]
+        flat = batch.flatten(1)
+        sigma = (self.noise * (flat.amax(1) - flat.amin(1))).view(-1, *[1] * (batch.dim() - 1))
         _, logits, classes = input_gradients(probe.model, batch, classes)
         total = torch.zeros_like(batch)
         for _ in range(self.samples):
-            noise = torch.randn(batch.shape, generator=generator).to(batch) * sigma
-            total += input_gradients(probe.model, batch + noise, classes)[0].abs()
+            noise = torch.stack([torch.randn(batch.shape[1:], generator=g) for g in generators])
+            total += input_gradients(probe.model, batch + noise.to(batch) * sigma, classes)[0].abs()
         return (total / self.samples).amax(1), logits
 
 

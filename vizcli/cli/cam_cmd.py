@@ -62,6 +62,9 @@ def cam(
     sanity: Annotated[
         bool, typer.Option(help="Model-randomisation sanity check (Adebayo et al. 2018).")
     ] = False,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the noise SmoothGrad draws; each image starts from it.")
+    ] = 0,
     quiet: QuietOpt = False,
     weights: ImageWeightsOpt = "auto",
     device: DeviceOpt = "auto",
@@ -83,7 +86,7 @@ def cam(
     loaded = common.load_model(model, weights, device, offline, prep)
     loaded.require_single_input("cam")
     options = CamOptions(method, layer, tuple(target or ()), topk, alpha, colormap, batch_size,
-                         npy, metrics, sanity)  # fmt: skip
+                         npy, metrics, sanity, seed)  # fmt: skip
     with (
         common.open_outputs("cam", loaded, paths, out, logdir, run) as outputs,
         common.progress(len(paths), "explaining", quiet) as advance,
