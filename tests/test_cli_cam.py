@@ -38,9 +38,10 @@ def test_cam_writes_overlay_map_panel_and_npy(cli, tmp_path):
     names = sorted(p.name for p in folder.iterdir())
     assert "chelsea__tabby__cam__gradcam__class281__overlay.png" in names
     with Image.open(folder / "chelsea__tabby__cam__gradcam__class281__overlay.png") as im:
-        assert im.size == (128, 128)
+        assert im.size == Image.open(CHELSEA).size  # the photo's own frame (--frame original)
     with Image.open(folder / "camera__tabby__cam__gradcam__class281__panel.png") as im:
-        assert im.size == (3 * 128 + 2 * 4, 128 + 18)
+        width, height = Image.open(CAMERA).size
+        assert im.size == (3 * width + 2 * 4, height + 18)
     raw = np.load(folder / "chelsea__tabby__gradcam.npy")
     assert raw.shape == (4, 4) and raw.min() >= 0 and raw.max() <= 1
     events = read_events(tmp_path / "tb" / "cam-resnet18")
@@ -146,3 +147,34 @@ def test_constant_maps_are_announced(cli, tmp_path):
     assert "zero-initialised head" in warnings[0]
     fine = cli("cam", f"{TINY}:TinyNet", CHELSEA, "--size", "32", "--out", str(tmp_path))
     assert "maps are constant" not in fine.stderr
+
+
+def test_pictures_in_the_photos_frame_or_the_models_input(cli, tmp_path):
+    """coffee.png is 600x400: resize to 384x256, centre-crop 224, so the model saw the box
+    (125, 25)-(475, 375) of the photo; everything outside it is greyed in the pictures."""
+    import json
+
+    from tests.conftest import SAMPLES, TINY
+
+    coffee = str(SAMPLES / "coffee.png")
+    result = cli("cam", f"{TINY}:TinyNet", coffee, "--npy", "--out", str(tmp_path / "o"))
+    assert result.code == 0, result.stderr
+    folder = tmp_path / "o" / "cam-TinyNet"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    geometry = manifest["preprocessing"]["coffee"]
+    assert geometry["resize"] == [384, 256]
+    assert geometry["crop_box"] == [125.0, 25.0, 475.0, 375.0]
+    assert manifest["frame"] == "original" and "raw values" in manifest["normalization"]["npy"]
+    overlay = np.asarray(Image.open(next(folder.glob("*overlay.png"))))
+    photo = np.asarray(Image.open(coffee).convert("RGB"))
+    assert overlay.shape == photo.shape
+    outside = overlay[200, 50].astype(int)  # left of the crop: greyed towards 110
+    expected = (0.35 * photo[200, 50] + 0.65 * 110).astype(int)
+    assert np.abs(outside - expected).max() <= 1
+    raw = np.load(next(folder.glob("*.npy")))
+    assert raw.shape == (112, 112)  # TinyNet's map: half the 224 crop, raw values
+    assert not (raw.min() == 0 and raw.max() == 1)
+    cropped = cli("cam", f"{TINY}:TinyNet", coffee, "--frame", "input", "--out",
+                  str(tmp_path / "i"))  # fmt: skip
+    with Image.open(next((tmp_path / "i" / "cam-TinyNet").glob("*overlay.png"))) as im:
+        assert im.size == (224, 224) and cropped.code == 0

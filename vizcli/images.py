@@ -99,6 +99,29 @@ class Preprocess:
         shape = (-1, 1, 1)
         return (tensor * std.view(shape) + mean.view(shape)).clamp(0, 1)
 
+    def geometry(self, width: int, height: int) -> dict[str, Any]:
+        """Where the model's input comes from in a ``width x height`` picture: the size it is
+        resized to and the crop box in the picture's own pixels (as torchvision computes
+        them: short side to ``resize``, long side truncated, centre crop rounded)."""
+        crop_h, crop_w = self.crop
+        if self.resize is None:  # squash: the whole picture, resized to the crop
+            new_w, new_h = crop_w, crop_h
+        elif width <= height:
+            new_w, new_h = self.resize, int(self.resize * height / width)
+        else:
+            new_w, new_h = int(self.resize * width / height), self.resize
+        top = int(round((new_h - crop_h) / 2.0))
+        left = int(round((new_w - crop_w) / 2.0))
+        sx, sy = width / new_w, height / new_h
+        box = [left * sx, top * sy, (left + crop_w) * sx, (top + crop_h) * sy]
+        return {
+            "resize": [new_w, new_h],
+            "crop_box": [round(v, 2) for v in box],
+            "interpolation": self.interpolation,
+            "mean": list(self.mean),
+            "std": list(self.std),
+        }
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "resize": self.resize,

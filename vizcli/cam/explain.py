@@ -42,6 +42,7 @@ class CamOptions:
     metrics: bool = False
     sanity: bool = False
     seed: int = 0  # noise of SmoothGrad-like methods, the same for every image
+    frame: str = "original"  # pictures in the photo's frame ("original") or the input's
 
 
 @dataclass
@@ -58,6 +59,7 @@ class CamResult:
     rank: int  # 0 for the top class (or the first --target)
     target: Prediction
     map: torch.Tensor  # h x w in [0, 1], the method's own resolution
+    raw: torch.Tensor | None = None  # h x w, the method's own values (what --npy saves)
     metrics: dict[str, float] = field(default_factory=dict)
 
 
@@ -71,6 +73,23 @@ class CamReport:
     results: list[CamResult] = field(default_factory=list)
     sanity: list[dict[str, Any]] = field(default_factory=list)
     constant_maps: int = 0  # maps with no contrast (all equal, or not finite)
+    preprocessing: dict[str, dict[str, Any]] = field(default_factory=dict)  # per image
+
+    def manifest_details(self, options: CamOptions) -> dict[str, Any]:
+        """What the manifest adds for cam: how each image was preprocessed, how maps were
+        scaled for the pictures, and the seed of noisy methods."""
+        return {
+            "method": self.method,
+            "layer": self.layer,
+            "frame": options.frame,
+            "seed": options.seed,
+            "normalization": {
+                "pictures": "each map min-max scaled to [0, 1] on its own, then upsampled "
+                "bilinearly to the model's crop",
+                "npy": "the method's raw values at its own resolution, not normalised",
+            },
+            "preprocessing": self.preprocessing,
+        }
 
     def constant_warning(self) -> str | None:
         """One line when any map is constant, with the usual cause."""
@@ -132,6 +151,18 @@ def choose_layer(model: nn.Module, batch: torch.Tensor, name: str | None) -> tup
     return find_target_layer(model, batch), True
 
 
+def _photo_and_box(path: Path, loaded: LoadedModel) -> tuple[Any, list[float], dict[str, Any]]:
+    """The photo as RGB pixels, the crop box the model saw, and the whole preprocessing."""
+    import numpy as np
+
+    from vizcli.images import load_image
+
+    mode = "L" if loaded.preprocess.channels == 1 else "RGB"
+    photo = np.asarray(load_image(path, mode).convert("RGB"))
+    geometry = loaded.preprocess.geometry(photo.shape[1], photo.shape[0])
+    return photo, geometry["crop_box"], geometry
+
+
 def explain(
     loaded: LoadedModel,
     images: Sequence[Path],
@@ -165,6 +196,9 @@ def explain(
         paths = images[start : start + options.batch_size]
         batch = torch.cat([load_tensor(p, loaded.preprocess) for p in paths]).to(device)
         count = len(paths)
+        frames = [_photo_and_box(p, loaded) for p in paths] if options.frame == "original" else []
+        for offset, (_, _, geometry) in enumerate(frames):
+            report.preprocessing[labels[start + offset]] = geometry
         first_classes = torch.full((count,), explicit[0], device=device) if explicit else None
         maps, logits = method(probe, batch, first_classes)
         if names is None or len(names) != logits.shape[1]:
@@ -198,15 +232,18 @@ def explain(
                 cls = int(classes[offset])
                 probability = float(probabilities[offset, cls])
                 target = Prediction(cls, names[cls], probability, int(order[offset, cls]))
-                result = CamResult(labels[start + offset], rank, target, normalized[offset])
+                result = CamResult(
+                    labels[start + offset], rank, target, normalized[offset], raw=raw[offset]
+                )
                 if options.metrics:
                     result.metrics = cam_metrics.faithfulness(
                         model, batch[offset : offset + 1], cls, big[offset]
                     )
                 report.results.append(result)
                 image = loaded.preprocess.denormalize(batch[offset].float().cpu())
+                photo, box = frames[offset][:2] if frames else (None, None)
                 for item in overlays.cam_artifacts(
-                    image, big[offset], result, method.name, options, start + offset
+                    image, big[offset], result, method.name, options, start + offset, photo, box
                 ):
                     emit(item)
         if options.sanity and start == 0:

@@ -62,6 +62,13 @@ def cam(
     sanity: Annotated[
         bool, typer.Option(help="Model-randomisation sanity check (Adebayo et al. 2018).")
     ] = False,
+    frame: Annotated[
+        str,
+        typer.Option(
+            help="original: pictures in the photo's own pixels, the part the crop cut "
+            "off greyed out; input: the model's preprocessed input."
+        ),
+    ] = "original",  # fmt: skip
     seed: Annotated[
         int, typer.Option(help="Seed of the noise SmoothGrad draws; each image starts from it.")
     ] = 0,
@@ -81,17 +88,22 @@ def cam(
     from vizcli.render.colormaps import lookup_table
 
     get_method(method)  # reject a bad name before loading anything
+    if frame not in ("original", "input"):
+        from vizcli.errors import UsageError
+
+        raise UsageError(f"--frame must be original or input, got {frame!r}")
     lookup_table(colormap)
     paths = find_images(images)
     loaded = common.load_model(model, weights, device, offline, prep)
     loaded.require_single_input("cam")
     options = CamOptions(method, layer, tuple(target or ()), topk, alpha, colormap, batch_size,
-                         npy, metrics, sanity, seed)  # fmt: skip
+                         npy, metrics, sanity, seed, frame)  # fmt: skip
     with (
         common.open_outputs("cam", loaded, paths, out, logdir, run) as outputs,
         common.progress(len(paths), "explaining", quiet) as advance,
     ):
         report = explain(loaded, paths, options, outputs.write, advance)
+        outputs.info.details.update(report.manifest_details(options))
     from vizcli.render import tables
 
     if report.layer:

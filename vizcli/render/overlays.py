@@ -60,6 +60,48 @@ def method_slug(method: str) -> str:
     return method.replace("+", "p")
 
 
+def in_original_frame(
+    photo: np.ndarray, map01: torch.Tensor, box: list[float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The map (``h x w`` in [0, 1], over the model's crop) laid into the photo's own frame.
+
+    Returns the map at the photo's size (0 outside the crop) and a boolean mask of the
+    region the model saw; ``box`` is the crop box (left, top, right, bottom) in photo pixels.
+    """
+    import torch
+
+    height, width = photo.shape[:2]
+    left, top = max(0, round(box[0])), max(0, round(box[1]))
+    right, bottom = min(width, round(box[2])), min(height, round(box[3]))
+    full = np.zeros((height, width), np.float32)
+    seen = np.zeros((height, width), bool)
+    if right > left and bottom > top:
+        inside = torch.nn.functional.interpolate(
+            map01[None, None].float(), size=(bottom - top, right - left), mode="bilinear",
+            align_corners=False,
+        )[0, 0]  # fmt: skip
+        full[top:bottom, left:right] = inside.clamp(0, 1).numpy()
+        seen[top:bottom, left:right] = True
+    return full, seen
+
+
+def mark_unseen(pixels: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """Grey out what the model never saw, and outline the crop it did see."""
+    marked = pixels.copy()
+    marked[~seen] = (0.35 * marked[~seen] + 0.65 * 110).astype(np.uint8)
+    if seen.any() and not seen.all():
+        rows, cols = np.where(seen)
+        top, bottom, left, right = rows.min(), rows.max(), cols.min(), cols.max()
+        for y0, y1, x0, x1 in (
+            (top, top + 1, left, right),
+            (bottom - 1, bottom, left, right),
+            (top, bottom, left, left + 1),
+            (top, bottom, right - 1, right),
+        ):
+            marked[max(y0, 0) : y1 + 1, max(x0, 0) : x1 + 1] = (255, 255, 255)  # fmt: skip
+    return marked
+
+
 def cam_artifacts(
     image: torch.Tensor,
     big_map: torch.Tensor,
@@ -67,8 +109,14 @@ def cam_artifacts(
     method: str,
     options: Any,
     step: int,
+    photo: np.ndarray | None = None,
+    box: list[float] | None = None,
 ) -> Iterator[artifacts.Artifact]:
-    """Overlay, raw map (grayscale) and panel for one map; the low-res map as .npy on request."""
+    """Overlay, map (grayscale) and panel for one map; the raw map as .npy on request.
+
+    With ``photo`` and ``box`` (``--frame original``, the default) the pictures are in the
+    photo's own pixel frame, the region the crop cut off greyed out; otherwise they show the
+    model's input."""
     target = result.target
     class_label = target.name.replace(" ", "_")
     label = f"{result.image}__{class_label}"
@@ -77,10 +125,22 @@ def cam_artifacts(
     else:
         rank = f"top{result.rank + 1}/" if options.topk > 1 else ""
     title, method = method, method_slug(method)
-    pixels = to_pixels(image)
-    heat = heatmap(big_map, options.colormap)
-    blended = overlay(pixels, heat, options.alpha)
-    gray = (big_map.numpy() * 255).round().astype(np.uint8)
+    if photo is not None and box is not None:
+        import torch
+
+        full, seen = in_original_frame(photo, result.map, box)
+        colours = heatmap(torch.from_numpy(full), options.colormap)
+        blended = np.where(seen[..., None], overlay(photo, colours, options.alpha), photo)
+        colours[~seen] = 110  # no map where the model saw nothing
+        heat = mark_unseen(colours, seen)
+        blended = mark_unseen(blended, seen)
+        pixels = mark_unseen(photo, seen)
+        gray = (full * 255).round().astype(np.uint8)
+    else:
+        pixels = to_pixels(image)
+        heat = heatmap(big_map, options.colormap)
+        blended = overlay(pixels, heat, options.alpha)
+        gray = (big_map.numpy() * 255).round().astype(np.uint8)
     caption = f"{target.name} {target.probability:.1%}  {title}"
     yield artifacts.Image(f"cam/{method}/{rank}overlay", blended, step, label)
     yield artifacts.Image(f"cam/{method}/{rank}map", np.stack([gray] * 3, axis=-1), step, label)
@@ -89,5 +149,6 @@ def cam_artifacts(
     )
     if options.npy:
         buffer = io.BytesIO()
-        np.save(buffer, result.map.numpy().astype(np.float32))
+        raw = result.raw if getattr(result, "raw", None) is not None else result.map
+        np.save(buffer, raw.numpy().astype(np.float32))
         yield artifacts.File(f"{label}__{method}.npy", buffer.getvalue(), kind="file")

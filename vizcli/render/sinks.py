@@ -44,6 +44,7 @@ class RunInfo:
     weights: dict[str, Any]
     inputs: list[str] = field(default_factory=list)
     command_line: str = field(default_factory=lambda: " ".join(["vizcli", *sys.argv[1:]]))
+    details: dict[str, Any] = field(default_factory=dict)  # command-specific manifest keys
 
     def markdown(self) -> str:
         weights = self.weights.get("description") or "none (random init)"
@@ -350,6 +351,7 @@ def _write_manifest(sink: Sink, info: RunInfo, seconds: float) -> None:
         "inputs": info.inputs,
         "sink": sink.kind,  # type: ignore[attr-defined]
         "seconds": round(seconds, 3),
+        **info.details,
         "artifacts": sink.records,
     }
     try:
