@@ -1,11 +1,16 @@
 """Is a map faithful? Deletion/insertion AUC, average drop/increase, and the sanity check.
 
-Deletion: remove the most important pixels first (set to 0, the mean colour after
-normalisation); a faithful map makes the class probability fall fast (low AUC). Insertion:
-start from a blurred image and put the most important pixels back; the probability should rise
-fast (high AUC). Average drop / increase (Chattopadhyay et al.): the image multiplied by the
-map, compared with the image. Sanity (Adebayo et al. 2018): re-initialise the model's layers
-from the top down and watch the map's rank correlation with the original; it should fall.
+Deletion and insertion (Petsiuk et al. 2018, RISE): pixels are ranked by the map, most
+important first, ties broken by position (row-major, a stable sort), and in ``STEPS`` equal
+steps the top ranks are set to the substrate: zero, the mean colour after normalisation
+(deletion), or restored onto a blurred copy (insertion; Gaussian blur, 11 taps, sigma 5, as in
+the RISE code). The AUC is the trapezoid area under the class probability (softmax) over the
+fraction of pixels changed, from 0 to 1: a faithful map makes deletion fall fast (low AUC) and
+insertion rise fast (high AUC). Average drop and increase (Chattopadhyay et al. 2018,
+Grad-CAM++): with Y the class probability of the image and O that of the image multiplied by
+the map (upsampled, in [0, 1]), drop = max(0, Y - O) / Y x 100 and increase = [O > Y]; both
+read 0 when the softmax is saturated at 1. Sanity (Adebayo et al. 2018): re-initialise the
+model's layers from the top down and watch the map's rank correlation with the original.
 """
 
 from __future__ import annotations
@@ -34,13 +39,33 @@ def _auc(values: torch.Tensor) -> float:
     return float(torch.trapezoid(values, dx=1.0 / (len(values) - 1)))
 
 
+def gaussian_blur(image: torch.Tensor, taps: int = 11, sigma: float = 5.0) -> torch.Tensor:
+    """Separable Gaussian blur of ``B x C x H x W`` with reflected borders (RISE's canvas)."""
+    half = taps // 2
+    x = torch.arange(taps, dtype=torch.float64) - half
+    kernel = torch.exp(-(x**2) / (2 * sigma**2))
+    kernel = (kernel / kernel.sum()).to(image)
+    channels = image.shape[1]
+    padded = nn.functional.pad(image, (half, half, half, half), mode="reflect")
+    rows = nn.functional.conv2d(padded, kernel.view(1, 1, 1, -1).expand(channels, 1, 1, taps),
+                                groups=channels)  # fmt: skip
+    return nn.functional.conv2d(rows, kernel.view(1, 1, -1, 1).expand(channels, 1, taps, 1),
+                                groups=channels)  # fmt: skip
+
+
+def ranking(map01: torch.Tensor) -> torch.Tensor:
+    """Pixel indices, most important first; equal values keep their row-major order."""
+    return torch.sort(-map01.flatten().double(), stable=True).indices
+
+
 def faithfulness(
     model: nn.Module, image: torch.Tensor, cls: int, map01: torch.Tensor
 ) -> dict[str, float]:
     """Deletion and insertion AUC, average drop (%) and increase (0/1) for one map."""
+    map01 = map01.to(image.device, image.dtype)  # any map dtype; the model sees the image's
     _, channels, height, width = image.shape
-    order = map01.flatten().argsort(descending=True).to(image.device)
-    blurred = nn.functional.avg_pool2d(image, 11, stride=1, padding=5, count_include_pad=False)
+    order = ranking(map01).to(image.device)
+    blurred = gaussian_blur(image)
     deleted, inserted = [], []
     pixels = height * width
     for step in range(STEPS + 1):
