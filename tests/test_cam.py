@@ -244,9 +244,10 @@ def test_faithfulness_prefers_the_real_map(square_net):
 def test_sanity_check_gradcam_falls_when_weights_are_randomised(square_net):
     model, images, _ = square_net
     before = [p.clone() for p in model.parameters()]
-    rows = cascading_randomization(
-        model, get_method("gradcam"), "features", images[:1], torch.tensor([1])
+    found = cascading_randomization(
+        model, get_method("gradcam"), "features", images[:1], torch.tensor([1]), ["x"], depth=1
     )
+    rows = found["stages"]
     assert [r["randomized_through"] for r in rows] == ["fc", "features"]
     assert rows[-1]["spearman"] < 0.5
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
@@ -512,3 +513,53 @@ def test_smoothgrad_maps_do_not_depend_on_the_batch():
             torch.testing.assert_close(other[name], value, atol=1e-6, rtol=0)
     reseeded = maps([0], 1, seed=7)
     assert not torch.allclose(reseeded["chelsea"], alone["chelsea"])
+
+
+def test_sanity_check_block_by_block_for_every_image(tmp_path):
+    """Adebayo et al.'s cascading randomisation: the blocks at --sanity-depth, from the logits
+    down, every image; per stage Spearman (signed, absolute), SSIM and HOG; curve and
+    scalars to the sinks; per-image stages in the report."""
+    from tests.conftest import SAMPLES, TINY
+    from vizcli import artifacts
+    from vizcli.cam import metrics
+    from vizcli.cam.explain import CamOptions, explain
+    from vizcli.models import resolve_model
+
+    torch.manual_seed(0)
+    loaded = resolve_model(f"{TINY}:Shapes", device="cpu")
+    assert metrics.randomization_stages(loaded.model, 1) == [
+        "rgb", "grouped", "depthwise", "transposed", "one_d", "three_d", "head"]  # fmt: skip
+    loaded = resolve_model(f"{TINY}:TinyNet", device="cpu")
+    loaded.preprocess = loaded.preprocess.with_size(48)
+    emitted = []
+    paths = [SAMPLES / "chelsea.png", SAMPLES / "coffee.png", SAMPLES / "camera.png"]
+    report = explain(loaded, paths, CamOptions("gradcam", sanity=True, sanity_depth=2,
+                                               batch_size=2), emitted.append)  # fmt: skip
+    layers = [row["randomized_through"] for row in report.sanity]
+    assert layers == ["fc", "features.0"]  # logits first; the pool and ReLU have no weights
+    assert [entry["image"] for entry in report.sanity_images] == ["chelsea", "coffee", "camera"]
+    for entry in report.sanity_images:
+        for stage in entry["stages"]:
+            assert set(stage) == {"layer", "spearman", "spearman_abs", "ssim", "hog"}
+            assert -1 <= stage["spearman"] <= 1 and -1 <= stage["ssim"] <= 1
+    mean = sum(e["stages"][0]["ssim"] for e in report.sanity_images) / 3
+    assert report.sanity[0]["ssim"] == pytest.approx(mean)
+    scalars = [a for a in emitted if isinstance(a, artifacts.Scalar)]
+    assert {a.tag for a in scalars} == {f"sanity/gradcam/{k}" for k in
+                                        ("spearman", "spearman_abs", "ssim", "hog")}  # fmt: skip
+    assert any(isinstance(a, artifacts.Image) and a.tag == "sanity/gradcam/curve" for a in emitted)
+    two = explain(loaded, paths, CamOptions("gradcam", sanity=True, sanity_images=2),
+                  lambda a: None)  # fmt: skip
+    assert len(two.sanity_images) == 2
+
+
+def test_ssim_and_hog_similarity_of_known_pairs():
+    from vizcli.cam import metrics
+
+    yy, xx = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
+    blob = torch.exp(-((yy - 20) ** 2 + (xx - 30) ** 2) / 80)
+    assert metrics.ssim(blob, blob) == pytest.approx(1.0)
+    assert metrics.hog_similarity(blob, blob) == pytest.approx(1.0)
+    moved = torch.exp(-((yy - 45) ** 2 + (xx - 40) ** 2) / 80)
+    assert metrics.ssim(blob, moved) < 0.5 and metrics.hog_similarity(blob, moved) < 0.5
+    assert metrics.ssim(blob, 1 - blob) < 0

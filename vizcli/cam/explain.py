@@ -43,6 +43,8 @@ class CamOptions:
     sanity: bool = False
     seed: int = 0  # noise of SmoothGrad-like methods, the same for every image
     frame: str = "original"  # pictures in the photo's frame ("original") or the input's
+    sanity_depth: int = 2  # the blocks re-initialised one by one: modules at this depth
+    sanity_images: int = 0  # how many images the sanity check uses (0: all)
 
 
 @dataclass
@@ -71,7 +73,8 @@ class CamReport:
     layer_chosen_automatically: bool
     predictions: dict[str, list[Prediction]] = field(default_factory=dict)
     results: list[CamResult] = field(default_factory=list)
-    sanity: list[dict[str, Any]] = field(default_factory=list)
+    sanity: list[dict[str, Any]] = field(default_factory=list)  # per stage, mean over images
+    sanity_images: list[dict[str, Any]] = field(default_factory=list)  # per image and stage
     constant_maps: int = 0  # maps with no contrast (all equal, or not finite)
     preprocessing: dict[str, dict[str, Any]] = field(default_factory=dict)  # per image
 
@@ -89,7 +92,17 @@ class CamReport:
                 "npy": "the method's raw values at its own resolution, not normalised",
             },
             "preprocessing": self.preprocessing,
-        }
+            **({"sanity": {"depth": options.sanity_depth, "verdict": self.sanity_verdict(),
+                           "stages": self.sanity, "images": self.sanity_images}}
+               if self.sanity else {}),
+        }  # fmt: skip
+
+    def sanity_verdict(self) -> str | None:
+        """'depends on the model' when the final rank correlation falls below 0.5."""
+        if not self.sanity:
+            return None
+        final = self.sanity[-1]["spearman"]
+        return "depends on the model" if final < 0.5 else "insensitive to the model"
 
     def constant_warning(self) -> str | None:
         """One line when any map is constant, with the usual cause."""
@@ -192,6 +205,8 @@ def explain(
             with preserved_state(model), torch.no_grad():
                 names = class_names(loaded, model_output(model(first)).shape[1])
         explicit = resolve_targets(options.targets, names)
+    sanity_batches: list[tuple[torch.Tensor, torch.Tensor]] = []
+    sanity_labels: list[str] = []
     for start in range(0, len(images), options.batch_size):
         paths = images[start : start + options.batch_size]
         batch = torch.cat([load_tensor(p, loaded.preprocess) for p in paths]).to(device)
@@ -246,10 +261,22 @@ def explain(
                     image, big[offset], result, method.name, options, start + offset, photo, box
                 ):
                     emit(item)
-        if options.sanity and start == 0:
-            report.sanity = cam_metrics.cascading_randomization(
-                model, method, layer, batch[:1], classes_per_rank[0][:1].to(device)
-            )
+        wanted = options.sanity_images or len(images)
+        if options.sanity and len(sanity_labels) < wanted:
+            take = min(count, wanted - len(sanity_labels))
+            sanity_batches.append((batch[:take], classes_per_rank[0][:take].to(device)))
+            sanity_labels.extend(labels[start : start + take])
         if progress:
             progress(len(paths))
+    if sanity_batches:
+        found = cam_metrics.cascading_randomization(
+            model, method, layer, torch.cat([b for b, _ in sanity_batches]),
+            torch.cat([c for _, c in sanity_batches]), sanity_labels, options.sanity_depth,
+            options.batch_size,
+        )  # fmt: skip
+        report.sanity, report.sanity_images = found["stages"], found["images"]
+        for step, row in enumerate(report.sanity):
+            for key in ("spearman", "spearman_abs", "ssim", "hog"):
+                emit(artifacts.Scalar(f"sanity/{method.name}/{key}", row[key], step))
+        emit(artifacts.Image(f"sanity/{method.name}/curve", overlays.sanity_curve(report)))
     return report

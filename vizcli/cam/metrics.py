@@ -16,6 +16,7 @@ model's layers from the top down and watch the map's rank correlation with the o
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Any
 
 import torch
@@ -96,25 +97,115 @@ def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((ranks_a * ranks_b).sum() / denominator)
 
 
+def ssim(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Mean structural similarity (Wang et al. 2004) of two maps scaled to [0, 1]: 11x11
+    Gaussian window (sigma 1.5), C1 = 0.01^2, C2 = 0.03^2, reflected borders."""
+    x, y = a[None, None].double(), b[None, None].double()
+    blur = functools.partial(gaussian_blur, taps=11, sigma=1.5)
+    mu_x, mu_y = blur(x), blur(y)
+    var_x = blur(x * x) - mu_x**2
+    var_y = blur(y * y) - mu_y**2
+    cov = blur(x * y) - mu_x * mu_y
+    c1, c2 = 0.01**2, 0.03**2
+    index = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / (
+        (mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2)
+    )
+    return float(index.mean())
+
+
+def hog_features(image: torch.Tensor, cell: int = 8, bins: int = 9) -> torch.Tensor:
+    """Histograms of oriented gradients (Dalal and Triggs 2005): unsigned orientations in
+    ``bins`` bins per ``cell`` x ``cell`` cell, weighted by magnitude, L2-normalised per cell."""
+    x = image.double()
+    gx = torch.zeros_like(x)
+    gy = torch.zeros_like(x)
+    gx[:, 1:-1] = x[:, 2:] - x[:, :-2]
+    gy[1:-1, :] = x[2:, :] - x[:-2, :]
+    magnitude = torch.hypot(gx, gy)
+    angle = torch.rad2deg(torch.atan2(gy, gx)) % 180
+    index = (angle / (180 / bins)).long().clamp(max=bins - 1)
+    h, w = (x.shape[0] // cell) * cell, (x.shape[1] // cell) * cell
+    one_hot = torch.nn.functional.one_hot(index[:h, :w], bins).double() * magnitude[:h, :w, None]
+    cells = one_hot.view(h // cell, cell, w // cell, cell, bins).sum((1, 3))
+    cells = cells / cells.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    return cells.flatten()
+
+
+def hog_similarity(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Pearson correlation of the two maps' HOG features."""
+    fa, fb = hog_features(a), hog_features(b)
+    fa, fb = fa - fa.mean(), fb - fb.mean()
+    return float((fa * fb).sum() / (fa.norm() * fb.norm()).clamp_min(1e-12))
+
+
+def randomization_stages(model: nn.Module, depth: int) -> list[str]:
+    """The parameterised blocks at ``depth`` (and shallower leaves), in definition order."""
+    stages = []
+    for name, module in model.named_modules():
+        level = name.count(".") + 1 if name else 0
+        if not name or not any(True for _ in module.parameters()):
+            continue
+        has_param_children = any(any(True for _ in c.parameters()) for c in module.children())
+        if level == depth or (level < depth and not has_param_children):
+            stages.append(name)
+    return stages
+
+
 def cascading_randomization(
-    model: nn.Module, method: Any, layer: str | None, image: torch.Tensor, classes: torch.Tensor
-) -> list[dict[str, Any]]:
-    """Re-initialise the top-level blocks from the output down, on a copy of the model."""
-    from vizcli.cam.base import LayerProbe, normalize_maps
+    model: nn.Module,
+    method: Any,
+    layer: str | None,
+    images: torch.Tensor,
+    classes: torch.Tensor,
+    labels: list[str],
+    depth: int = 2,
+    batch_size: int = 8,
+) -> dict[str, Any]:
+    """Adebayo et al. 2018: on a copy of the model, re-initialise its parameterised blocks
+    one by one from the logits down (cumulatively), and after each compare every image's map
+    with its original: Spearman rank correlation of signed and absolute values, SSIM and HOG
+    similarity, all on maps upsampled to the input and scaled to [0, 1]."""
+    from vizcli.cam.base import LayerProbe, normalize_maps, upsample
 
     clone = copy.deepcopy(model).eval()
-    original, _ = method(LayerProbe(clone, layer), image, classes)
-    original = normalize_maps(original.float())
-    blocks = [(n, m) for n, m in clone.named_children() if any(True for _ in m.parameters())]
+    size = tuple(images.shape[-2:])
+
+    def maps_now() -> torch.Tensor:
+        out = []
+        for start in range(0, len(images), batch_size):
+            chunk = slice(start, start + batch_size)
+            raw, _ = method(LayerProbe(clone, layer), images[chunk], classes[chunk])
+            out.append(upsample(normalize_maps(raw.float().cpu()), size))
+        return torch.cat(out)
+
+    original = maps_now()
     generator = torch.Generator().manual_seed(0)
-    rows = []
-    for name, block in reversed(blocks):
+    modules = dict(clone.named_modules())
+    per_image: list[list[dict[str, Any]]] = [[] for _ in labels]
+    for name in reversed(randomization_stages(clone, depth)):
         with torch.no_grad():
-            for param in block.parameters():
+            for param in modules[name].parameters():
                 scale = max(float(param.std()) if param.numel() > 1 else 0.1, 1e-3)
                 param.copy_(torch.randn(param.shape, generator=generator) * scale)
-        maps, _ = method(LayerProbe(clone, layer), image, classes)
-        rows.append(
-            {"randomized_through": name, "spearman": spearman(original[0], maps[0].float())}
-        )
-    return rows
+        randomized = maps_now()
+        for index in range(len(labels)):
+            a, b = original[index], randomized[index]
+            per_image[index].append({
+                "layer": name,
+                "spearman": spearman(a, b),
+                "spearman_abs": spearman(a.abs(), b.abs()),
+                "ssim": ssim(a, b),
+                "hog": hog_similarity(a, b),
+            })  # fmt: skip
+    stages = []
+    for step, row in enumerate(per_image[0] if per_image else []):
+        mean = {key: sum(p[step][key] for p in per_image) / len(per_image)
+                for key in ("spearman", "spearman_abs", "ssim", "hog")}  # fmt: skip
+        stages.append({"randomized_through": row["layer"], **mean})
+    return {
+        "depth": depth,
+        "stages": stages,
+        "images": [
+            {"image": label, "stages": rows} for label, rows in zip(labels, per_image, strict=True)
+        ],
+    }

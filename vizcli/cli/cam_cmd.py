@@ -62,6 +62,17 @@ def cam(
     sanity: Annotated[
         bool, typer.Option(help="Model-randomisation sanity check (Adebayo et al. 2018).")
     ] = False,
+    sanity_depth: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="--sanity re-initialises the blocks at this depth one by "
+            "one (1: top-level children; larger: finer).",
+        ),
+    ] = 2,
+    sanity_images: Annotated[
+        int, typer.Option(min=0, help="--sanity on the first N images (0: all).")
+    ] = 0,
     frame: Annotated[
         str,
         typer.Option(
@@ -97,7 +108,8 @@ def cam(
     loaded = common.load_model(model, weights, device, offline, prep)
     loaded.require_single_input("cam")
     options = CamOptions(method, layer, tuple(target or ()), topk, alpha, colormap, batch_size,
-                         npy, metrics, sanity, seed, frame)  # fmt: skip
+                         npy, metrics, sanity, seed, frame, sanity_depth,
+                         sanity_images)  # fmt: skip
     with (
         common.open_outputs("cam", loaded, paths, out, logdir, run) as outputs,
         common.progress(len(paths), "explaining", quiet) as advance,
@@ -121,7 +133,7 @@ def cam(
     if sanity:
         console.show(tables.sanity_renderable(report))
         final = report.sanity[-1]["spearman"] if report.sanity else 1.0
-        if final < 0.5:
+        if report.sanity_verdict() == "depends on the model":
             console.info(
                 f"sanity: {report.title} maps change when the weights are randomised "
                 f"(rank correlation {final:.2f}): they depend on what the model learned"

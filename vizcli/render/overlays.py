@@ -152,3 +152,47 @@ def cam_artifacts(
         raw = result.raw if getattr(result, "raw", None) is not None else result.map
         np.save(buffer, raw.numpy().astype(np.float32))
         yield artifacts.File(f"{label}__{method}.npy", buffer.getvalue(), kind="file")
+
+
+def sanity_curve(report: Any, width: int = 640, height: int = 360) -> np.ndarray:
+    """Adebayo et al.'s figure: similarity to the original map (y, -1..1) as blocks are
+    re-initialised from the logits down (x), one line per measure, drawn with Pillow."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    rows = report.sanity
+    canvas = Image.new("RGB", (width, height), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    try:
+        font = ImageFont.load_default(size=12)
+    except (ImportError, OSError, TypeError):
+        font = ImageFont.load_default()
+    left, right, top, bottom = 48, width - 12, 28, height - 64
+
+    def y_of(value: float) -> float:
+        return bottom - (value + 1) / 2 * (bottom - top)
+
+    for tick in (-1.0, -0.5, 0.0, 0.5, 1.0):
+        draw.line([(left, y_of(tick)), (right, y_of(tick))], fill=(225, 225, 225))
+        draw.text((6, y_of(tick) - 7), f"{tick:+.1f}", fill=(0, 0, 0), font=font)
+    draw.text((left, 6), f"{report.title}: sanity check (cascading randomisation)",
+              fill=(0, 0, 0), font=font)  # fmt: skip
+    colours = {"spearman": (214, 39, 40), "spearman_abs": (255, 127, 14),
+               "ssim": (31, 119, 180), "hog": (44, 160, 44)}  # fmt: skip
+    count = max(len(rows), 2)
+
+    def x_of(step: int) -> float:
+        return left + step * (right - left) / (count - 1)
+
+    for key, colour in colours.items():
+        points = [(x_of(i), y_of(row[key])) for i, row in enumerate(rows)]
+        if len(points) > 1:
+            draw.line(points, fill=colour, width=2)
+        for x, y in points:
+            draw.ellipse([x - 2, y - 2, x + 2, y + 2], fill=colour)
+    for index, (key, colour) in enumerate(colours.items()):
+        draw.text((left + index * 130, height - 20), f"-- {key}", fill=colour, font=font)
+    if rows:
+        draw.text((left, bottom + 6), f"{rows[0]['randomized_through']} ... "
+                  f"{rows[-1]['randomized_through']} (logits -> input)", fill=(0, 0, 0),
+                  font=font)  # fmt: skip
+    return np.asarray(canvas)

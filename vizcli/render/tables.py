@@ -185,9 +185,15 @@ def cam_metrics_renderable(report: CamReport) -> Table:
 
 
 def sanity_renderable(report: CamReport) -> Table:
-    table = Table(title="sanity check: rank correlation with the original map", box=box.SIMPLE_HEAD)
-    table.add_column("Randomised from the top through")
-    table.add_column("Spearman", justify="right")
+    images = len(report.sanity_images)
+    table = Table(
+        title=f"sanity check: similarity to the original map (mean over {images} image(s))",
+        box=box.SIMPLE_HEAD,
+    )
+    table.add_column("Randomised from the logits through")
+    for header in ("Spearman", "|Spearman|", "SSIM", "HOG"):
+        table.add_column(header, justify="right")
     for row in report.sanity:
-        table.add_row(row["randomized_through"], f"{row['spearman']:.3f}")
+        values = [f"{row[k]:.3f}" for k in ("spearman", "spearman_abs", "ssim", "hog")]
+        table.add_row(row["randomized_through"], *values)
     return table
