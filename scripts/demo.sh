@@ -17,7 +17,7 @@ $VIZCLI summary "$MODEL" --depth 1
 $VIZCLI summary resnet18 --image sample_images/chelsea.png --format json --output "$OUT/resnet18_summary.json"
 
 echo "== vizcli cam: Grad-CAM of each photo's top class, with the sanity check"
-$VIZCLI cam "$MODEL" sample_images/ --sanity --out "$OUT" --logdir "$OUT/runs"
+$VIZCLI cam "$MODEL" sample_images/ --sanity --sanity-images 1 --out "$OUT" --logdir "$OUT/runs"
 
 echo "== vizcli kernels: the stem's 32 filters"
 $VIZCLI kernels "$MODEL" --layer _conv_stem --out "$OUT" --logdir "$OUT/runs"
