@@ -178,3 +178,13 @@ def test_pictures_in_the_photos_frame_or_the_models_input(cli, tmp_path):
                   str(tmp_path / "i"))  # fmt: skip
     with Image.open(next((tmp_path / "i" / "cam-TinyNet").glob("*overlay.png"))) as im:
         assert im.size == (224, 224) and cropped.code == 0
+
+
+def test_labels_that_do_not_fit_the_model_are_announced(cli, tmp_path):
+    from tests.conftest import TINY
+
+    (tmp_path / "two.txt").write_text("cat\ndog\n")
+    result = cli("cam", f"{TINY}:TinyNet", CHELSEA, "--labels", str(tmp_path / "two.txt"),
+                 "--size", "32", "--out", str(tmp_path / "o"))  # fmt: skip
+    assert result.code == 0, result.stderr
+    assert "2 class names for a model with 4 outputs" in result.stderr

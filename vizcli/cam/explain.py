@@ -76,6 +76,7 @@ class CamReport:
     sanity: list[dict[str, Any]] = field(default_factory=list)  # per stage, mean over images
     sanity_images: list[dict[str, Any]] = field(default_factory=list)  # per image and stage
     constant_maps: int = 0  # maps with no contrast (all equal, or not finite)
+    outputs: int | None = None  # how many classes the model scores
     preprocessing: dict[str, dict[str, Any]] = field(default_factory=dict)  # per image
 
     def manifest_details(self, options: CamOptions) -> dict[str, Any]:
@@ -103,6 +104,16 @@ class CamReport:
             return None
         final = self.sanity[-1]["spearman"]
         return "depends on the model" if final < 0.5 else "insensitive to the model"
+
+    def labels_warning(self, loaded: LoadedModel) -> str | None:
+        """One line when the class names at hand do not fit the model's outputs."""
+        names, outputs = loaded.categories, self.outputs
+        if not names or outputs is None or len(names) == outputs:
+            return None
+        return (
+            f"{len(names)} class names for a model with {outputs} outputs; classes are shown "
+            "as 'class N' (check --labels or the model's label_names)"
+        )
 
     def constant_warning(self) -> str | None:
         """One line when any map is constant, with the usual cause."""
@@ -216,6 +227,7 @@ def explain(
             report.preprocessing[labels[start + offset]] = geometry
         first_classes = torch.full((count,), explicit[0], device=device) if explicit else None
         maps, logits = method(probe, batch, first_classes)
+        report.outputs = logits.shape[1]
         if names is None or len(names) != logits.shape[1]:
             names = class_names(loaded, logits.shape[1])
         probabilities = torch.softmax(logits.float(), 1).cpu()

@@ -126,6 +126,8 @@ def cam(
         )
         console.info(f"{report.title} on layer {report.layer} ({how})")
     console.show(tables.predictions_renderable(report))
+    if report.labels_warning(loaded):
+        console.warn(report.labels_warning(loaded))
     if report.constant_warning():
         console.warn(report.constant_warning())
     if metrics:
