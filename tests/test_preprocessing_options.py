@@ -61,20 +61,20 @@ def test_options_give_exactly_the_described_tensor(options, resize, crop, mean, 
 @pytest.mark.parametrize(
     ("options", "text"),
     [
-        (ImageOptions(mean="1,2"), "1 or 3 numbers"),
-        (ImageOptions(std="0"), "> 0"),
-        (ImageOptions(std="nan"), "finite"),
-        (ImageOptions(mean="red"), "numbers"),
-        (ImageOptions(crop="1.5"), "fraction"),
-        (ImageOptions(crop="nan"), "fraction"),
-        (ImageOptions(mean="0.5", normalize=False), "cannot be combined"),
-        (ImageOptions(labels="no/such/labels.txt"), "labels file not found"),
+        ({"mean": "1,2"}, "1 or 3 numbers"),
+        ({"std": "0"}, "> 0"),
+        ({"std": "nan"}, "finite"),
+        ({"mean": "red"}, "numbers"),
+        ({"crop": "1.5"}, "fraction"),
+        ({"crop": "nan"}, "fraction"),
+        ({"mean": "0.5", "normalize": False}, "cannot be combined"),
+        ({"labels": "no/such/labels.txt"}, "labels file not found"),
     ],
 )
 def test_bad_options_are_usage_errors(options, text):
     loaded = resolve_model(f"{TINY}:TinyNet", device="cpu")
     with pytest.raises(UsageError, match=text):
-        options.apply(loaded)
+        ImageOptions(**options).apply(loaded)
 
 
 def test_labels_files_and_named_lists(tmp_path):

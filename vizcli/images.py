@@ -48,18 +48,9 @@ class Preprocess:
 
     def with_crop(self, crop: str) -> Preprocess:
         """``--crop``: a fraction (0.875: resize to size/0.875, centre-crop) or ``squash``."""
-        text = crop.strip().lower()
-        if text in ("squash", "none"):
+        fraction = parse_crop(crop)
+        if fraction is None:
             return replace(self, resize=None)
-        try:
-            fraction = float(text)
-        except ValueError:
-            fraction = float("nan")
-        if not 0 < fraction <= 1:  # also rejects NaN
-            raise UsageError(
-                f"--crop must be a fraction in (0, 1] or 'squash', got {crop!r}",
-                hint="0.875 resizes 224-pixel crops from 256",
-            )
         return replace(self, resize=math.floor(max(self.crop) / fraction))
 
     def with_normalization(
@@ -130,6 +121,23 @@ class Preprocess:
             "std": list(self.std),
             "interpolation": self.interpolation,
         }
+
+
+def parse_crop(text: str) -> float | None:
+    """``--crop``: a fraction in (0, 1], or None for ``squash`` (no crop)."""
+    value = text.strip().lower()
+    if value in ("squash", "none"):
+        return None
+    try:
+        fraction = float(value)
+    except ValueError:
+        fraction = float("nan")
+    if not 0 < fraction <= 1:  # also rejects NaN
+        raise UsageError(
+            f"--crop must be a fraction in (0, 1] or 'squash', got {text!r}",
+            hint="0.875 resizes 224-pixel crops from 256",
+        )
+    return fraction
 
 
 def _per_channel(

@@ -11,7 +11,6 @@ training flags, parameters, buffers (BatchNorm statistics) and ``.grad``.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -31,7 +30,7 @@ def measure_training_memory(model: nn.Module, inputs: list[torch.Tensor]) -> Mem
     """One training step's forward (and, on CUDA, backward) with every saved tensor counted."""
     import torch
 
-    from vizcli.hooks import first_tensor
+    from vizcli.hooks import first_tensor, preserved_state
 
     parameters = {p.untyped_storage().data_ptr() for p in model.parameters()}
     seen: set[int] = set()
@@ -56,7 +55,7 @@ def measure_training_memory(model: nn.Module, inputs: list[torch.Tensor]) -> Mem
     device = inputs[0].device
     cuda = device.type == "cuda"
     handles = []
-    with _restored(model):
+    with preserved_state(model):  # flags, buffers (BatchNorm statistics), grads restored
         for module in model.modules():
             if module is not model:
                 handles.append(module.register_forward_pre_hook(enter))
@@ -80,20 +79,3 @@ def measure_training_memory(model: nn.Module, inputs: list[torch.Tensor]) -> Mem
             for handle in handles:
                 handle.remove()
     return MemoryMeasurement(saved, sum(saved.values()), peak)
-
-
-@contextlib.contextmanager
-def _restored(model: nn.Module):  # noqa: ANN202
-    """Training flags and buffers (BatchNorm running statistics) as they were."""
-    import torch
-
-    flags = [(m, m.training) for m in model.modules()]
-    buffers = [(b, b.detach().clone()) for b in model.buffers()]
-    try:
-        yield
-    finally:
-        with torch.no_grad():
-            for buffer, value in buffers:
-                buffer.copy_(value)
-        for module, flag in flags:
-            module.training = flag

@@ -271,20 +271,21 @@ def _walk(
     import torchinfo
 
     from vizcli.flops import counting
+    from vizcli.hooks import preserved_state
 
     model = loaded.model
     device = next((p.device for p in model.parameters()), loaded.device)
     tensors = [image.to(device)] if image is not None else [make_input(s, device) for s in specs]
     # torchinfo runs under no_grad, where torch's module tracker trips over parameters passed
     # as module inputs (PiT, CaiT pass their class token on); nothing needs gradients here.
-    flags = [(p, p.requires_grad) for p in model.parameters()]
     try:
-        for parameter, _ in flags:
-            parameter.requires_grad_(False)
-        with counting() as counter:
-            stats = torchinfo.summary(
-                model, input_data=tensors, depth=10_000, verbose=0, device=device, mode="eval"
-            )
+        with preserved_state(model):  # requires_grad, flags and buffers come back as they were
+            for parameter in model.parameters():
+                parameter.requires_grad_(False)
+            with counting() as counter:
+                stats = torchinfo.summary(
+                    model, input_data=tensors, depth=10_000, verbose=0, device=device, mode="eval"
+                )
     except Exception as exc:
         root = _root_cause(exc)
         if device.type == "meta" and _is_meta_problem(root):
@@ -294,9 +295,6 @@ def _walk(
             f"{loaded.name} cannot run on input {shapes}: {first_line(root)}",
             hint="check --input (rank, channels, size) against what the model expects",
         ) from exc
-    finally:
-        for parameter, flag in flags:
-            parameter.requires_grad_(flag)
     flops: dict[str, int] = {}
     for key, by_op in counter.get_flop_counts().items():
         if key == "Global":

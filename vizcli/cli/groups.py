@@ -57,6 +57,15 @@ class ImageOptions:
                      help="Class names: a file (one per line, or JSON), imagenet or imagenet-22k."),
     ] = None  # fmt: skip
 
+    def __post_init__(self) -> None:
+        """Spelling mistakes fail here, before any model is built."""
+        parse_numbers("--mean", self.mean)
+        parse_numbers("--std", self.std)
+        if self.crop is not None:
+            from vizcli.images import parse_crop
+
+            parse_crop(self.crop)
+
     def apply(self, loaded: Any) -> None:
         """Override the model's own preprocessing and labels with what was asked for."""
         preprocess = loaded.preprocess
@@ -77,9 +86,6 @@ class ImageOptions:
             loaded.categories = load_labels(self.labels)
 
 
-NO_IMAGE_OPTIONS = ImageOptions()
-
-
 def parse_numbers(option: str, text: str | None) -> list[float] | None:
     if text is None or not text.strip():
         return None
@@ -87,6 +93,9 @@ def parse_numbers(option: str, text: str | None) -> list[float] | None:
         return [float(part) for part in text.replace(" ", ",").split(",") if part]
     except ValueError as exc:
         raise UsageError(f"{option} takes numbers separated by commas, got {text!r}") from exc
+
+
+NO_IMAGE_OPTIONS = ImageOptions()
 
 
 def with_group(name: str, group: type) -> Callable[[F], F]:
