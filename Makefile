@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-fast bench lint clean
+.PHONY: install demo test test-fast bench lint mutate clean
 
 install: $(STAMP)
 
@@ -28,9 +28,12 @@ bench: $(STAMP)
 	$(BIN)/python -m compileall -q vizcli  # start-up timings assume cached bytecode
 	$(BIN)/python bench/run.py
 
+mutate: $(STAMP)  # mutation score per core package (minutes each): make mutate PKG=stats
+	$(BIN)/python scripts/mutate.py $(PKG)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 clean:
-	rm -rf $(VENV) demo_out runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) demo_out runs .pytest_cache .ruff_cache .mutate

@@ -195,3 +195,37 @@ def zero_head() -> nn.Module:
     nn.init.zeros_(model.fc.weight)
     nn.init.zeros_(model.fc.bias)
     return model
+
+
+class Tokens(nn.Module):
+    """int64 token ids -> embedding -> mean -> linear (input 2 x 10 of dtype int64)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(100, 16)
+        self.head = nn.Linear(16, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed(x).mean(1))
+
+
+def double_net() -> nn.Module:
+    """TinyNet in float64: every byte count doubles."""
+    return TinyNet().double()
+
+
+class PartlyFrozen(nn.Module):
+    """A frozen stem, a head with a frozen weight and a trainable bias, and one block called
+    twice (its parameters belong to its first call only)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.block = nn.Conv2d(8, 8, 3, padding=1)
+        self.head = nn.Linear(8, 5)
+        self.stem.requires_grad_(False)
+        self.head.weight.requires_grad_(False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.block(self.block(self.stem(x)))
+        return self.head(y.mean((2, 3)))

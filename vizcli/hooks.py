@@ -27,7 +27,8 @@ def preserved_state(model: nn.Module) -> Iterator[nn.Module]:
     The one guard every vizcli model run goes through (directly or via :func:`capture` and
     :func:`intercept`). Inside, every module is in eval mode, so batch norm uses its running
     statistics instead of moving them. On exit it restores each module's ``training`` flag,
-    each parameter's ``requires_grad``, ``.grad`` and tensor (so its memory format: a
+    each parameter's ``requires_grad``, ``.grad`` (set aside inside, so a backward pass there
+    cannot accumulate into it) and tensor (so its memory format: a
     channels-last parameter stays channels-last, a contiguous one contiguous) and the value of
     every buffer (batch-norm running statistics and ``num_batches_tracked`` included) that
     changed. Buffers are compared, and copied back only where they differ.
@@ -48,6 +49,8 @@ def preserved_state(model: nn.Module) -> Iterator[nn.Module]:
         and not buffer.is_meta
         and not isinstance(buffer, UninitializedTensorMixin)
     ]
+    for param in model.parameters():  # a backward inside accumulates into fresh tensors
+        param.grad = None
     try:
         model.eval()
         yield model

@@ -1,0 +1,181 @@
+"""Mutation testing of vizcli's core, one package at a time (``make mutate [PKG=name]``).
+
+Each package is mutated by mutmut in its own workspace under ``.mutate/<name>/`` against the
+test files that exercise it, so one package takes minutes. The score is
+killed / (mutants - documented equivalents); equivalent mutants are listed, with one line why,
+in docs/TESTING.md as ``- `mutant name`: reason``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / ".mutate"
+MUTMUT = Path(sys.executable).with_name("mutmut")
+COPIED = ["sample_images", "examples", "docs", "README.md"]
+
+# package -> (source files mutated, test files that exercise them; slow sweeps excluded)
+TARGETS: dict[str, tuple[list[str], list[str]]] = {
+    "stats": (
+        ["vizcli/tensorstats.py", "vizcli/stats.py", "vizcli/hist.py"],
+        ["tests/test_stats_oracles.py", "tests/test_pictures.py", "tests/test_cli.py"],
+    ),
+    "images": (
+        ["vizcli/images.py", "vizcli/labels.py"],
+        [
+            "tests/test_images.py",
+            "tests/test_images_oracles.py",
+            "tests/test_preprocessing_options.py",
+        ],
+    ),
+    "hooks": (
+        ["vizcli/hooks.py", "vizcli/layers.py", "vizcli/layout.py"],
+        ["tests/test_layers_hooks.py", "tests/test_layout.py", "tests/test_cli.py"],
+    ),
+    "summary": (
+        ["vizcli/summary.py", "vizcli/flops.py", "vizcli/memory.py"],
+        ["tests/test_summary.py", "tests/test_summary_oracles.py"],
+    ),
+    "pictures": (
+        ["vizcli/kernels.py", "vizcli/fmaps.py", "vizcli/render/grids.py"],
+        ["tests/test_pictures.py", "tests/test_cli_pictures.py", "tests/test_layout.py"],
+    ),
+    "cam": (
+        ["vizcli/cam/*"],
+        [
+            "tests/test_cam.py",
+            "tests/test_metrics_oracles.py",
+            "tests/test_cli_cam.py",
+            "tests/test_trained.py",
+        ],
+    ),
+    "graph": (["vizcli/graph.py"], ["tests/test_graph.py"]),
+    "models": (
+        ["vizcli/models/*"],
+        ["tests/test_models.py", "tests/test_timm.py", "tests/test_preprocessing_options.py"],
+    ),
+    "sinks": (
+        ["vizcli/render/sinks.py", "vizcli/render/files.py", "vizcli/render/overlays.py"],
+        ["tests/test_render.py", "tests/test_cli_pictures.py", "tests/test_hostile.py"],
+    ),
+}
+
+
+def equivalents() -> set[str]:
+    """Mutant names documented as equivalent in docs/TESTING.md."""
+    text = (ROOT / "docs" / "TESTING.md").read_text(encoding="utf-8")
+    return set(re.findall(r"^- `(vizcli\.[^`]+__mutmut_\d+)`", text, flags=re.M))
+
+
+def toml_list(items: list[str]) -> str:
+    return "[" + ", ".join(json.dumps(i) for i in items) + "]"
+
+
+def prepare(name: str) -> Path:
+    sources, tests = TARGETS[name]
+    space = WORK / name
+    shutil.rmtree(space, ignore_errors=True)
+    space.mkdir(parents=True)
+    for entry in ["vizcli", "tests", *COPIED]:
+        (space / entry).symlink_to(ROOT / entry)
+    (space / "pyproject.toml").write_text(
+        "[tool.mutmut]\n"
+        'source_paths = ["vizcli"]\n'
+        f"only_mutate = {toml_list(sources)}\n"
+        f"pytest_add_cli_args_test_selection = {toml_list(tests)}\n"
+        'pytest_add_cli_args = ["-q", "-x", "-p", "no:cacheprovider", "-m", "not slow"]\n'
+        'process_isolation = "forkserver"\n'
+        f"also_copy = {toml_list(COPIED)}\n"
+        "[tool.pytest.ini_options]\n"
+        'markers = ["slow: slower tests"]\n',
+        encoding="utf-8",
+    )
+    return space
+
+
+def results(space: Path) -> dict[str, str]:
+    out = subprocess.run(
+        [str(MUTMUT), "results", "--all", "true"],
+        cwd=space,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    found = re.findall(r"^\s*(vizcli\.\S+__mutmut_\d+): (.+)$", out, flags=re.M)
+    return {mutant: status.strip() for mutant, status in found}
+
+
+def run(name: str, children: int) -> dict:
+    space = prepare(name)
+    started = time.monotonic()
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    subprocess.run(
+        [str(MUTMUT), "run", "--max-children", str(children)],
+        cwd=space,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    status = results(space)
+    equivalent = equivalents() & set(status)
+    killed = sum(s in ("killed", "timeout", "caught by type check") for s in status.values())
+    missed = sorted(m for m, s in status.items() if m not in equivalent and s in _MISSED)
+    counted = len(status) - len(equivalent)
+    score = {
+        "package": name,
+        "mutants": len(status),
+        "killed": killed,
+        "equivalent": len(equivalent),
+        "survived": len(missed),
+        "score": round(100 * killed / counted, 1) if counted else 100.0,
+        "seconds": round(time.monotonic() - started),
+        "survivors": missed,
+    }
+    (space / "score.json").write_text(json.dumps(score, indent=2), encoding="utf-8")
+    return score
+
+
+_MISSED = {"survived", "no tests", "suspicious", "skipped", "segfault"}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("packages", nargs="*", help=f"any of: {', '.join(TARGETS)} (all)")
+    parser.add_argument("--children", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--show", action="store_true", help="print each survivor's diff")
+    args = parser.parse_args()
+    unknown = [p for p in args.packages if p not in TARGETS]
+    if unknown:
+        parser.error(f"unknown package(s): {', '.join(unknown)}")
+    scores = []
+    for name in args.packages or list(TARGETS):
+        score = run(name, args.children)
+        scores.append(score)
+        print(
+            f"{name:9} {score['score']:5.1f}%  killed {score['killed']}/{score['mutants']}"
+            f"  equivalent {score['equivalent']}  missed {score['survived']}"
+            f"  ({score['seconds']} s)",
+            flush=True,
+        )
+        for mutant in score["survivors"]:
+            print(f"    {mutant}")
+            if args.show:
+                subprocess.run([str(MUTMUT), "show", mutant], cwd=WORK / name, check=False)
+    total = sum(s["mutants"] - s["equivalent"] for s in scores)
+    killed = sum(s["killed"] for s in scores)
+    if total:
+        print(f"total     {100 * killed / total:5.1f}%  killed {killed}/{total}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
