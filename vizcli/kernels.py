@@ -48,10 +48,11 @@ def kernel_images(
             raise UsageError("kernels need real weights; the model was built on the meta device")
         weight = weight.detach().float().cpu()
         if "Transpose" in type(module).__name__:
-            weight = weight.transpose(0, 1)  # transposed convs store (in, out, ...)
+            weight = _transposed_as_filters(weight, getattr(module, "groups", 1))
         weight = weight[: options.max_filters]
-        colour = weight.dim() == 4 and weight.shape[1] == 3 and getattr(module, "groups", 1) == 1
-        mode = _mode(colour, options.mode, name, weight.shape[1])
+        groups = getattr(module, "groups", 1)
+        colour = weight.dim() == 4 and weight.shape[1] == 3 and groups == 1
+        mode = _mode(colour, options.mode, name, weight.shape[1], groups)
         images = list(_draw(name, weight, mode, options))
         report.append(
             KernelLayer(name, list(module.weight.shape), mode, weight.shape[0], len(images))
@@ -59,13 +60,24 @@ def kernel_images(
         yield from images
 
 
-def _mode(colour: bool, requested: Mode, name: str, in_channels: int) -> str:
+def _transposed_as_filters(weight: torch.Tensor, groups: int) -> torch.Tensor:
+    """A transposed conv stores (in, out / groups, ...); return (out, in / groups, ...): one
+    filter per output channel over the input channels of its group."""
+    in_channels, per_group, *kernel = weight.shape
+    grouped = weight.reshape(groups, in_channels // groups, per_group, *kernel)
+    return grouped.transpose(1, 2).reshape(groups * per_group, in_channels // groups, *kernel)
+
+
+def _mode(colour: bool, requested: Mode, name: str, in_channels: int, groups: int) -> str:
     """auto: colour for filters over RGB input (an ungrouped first layer), else the mean."""
     if requested == "rgb" and not colour:
-        raise UsageError(
-            f"layer {name!r} has {in_channels} input channels per filter; rgb needs 3",
-            hint="use --mode mean or filters",
+        why = (
+            f"is grouped (groups={groups}): each filter sees {in_channels} channels of its "
+            "group, not an RGB image"
+            if groups > 1
+            else f"has {in_channels} input channels per filter; rgb needs 3"
         )
+        raise UsageError(f"layer {name!r} {why}", hint="use --mode mean or filters")
     if requested != "auto":
         return requested
     return "rgb" if colour else "mean"

@@ -3,6 +3,9 @@
 Forward hooks reduce each output on the spot; tensor hooks on the same outputs collect the
 output gradients of one backward pass (the top class score of each image); parameter
 gradients come from ``torch.autograd.grad``, so the caller's ``.grad`` fields stay untouched.
+Both are gradients of the sum of every image's top-class score: the output-gradient norm is
+over all images' outputs, the parameter-gradient norm that of the gradient summed over all
+images, so neither depends on ``--batch-size``.
 """
 
 from __future__ import annotations
@@ -94,6 +97,7 @@ def layer_health(
     rows = {name: LayerHealth(name, type(module).__name__) for name, module in layers.items()}
     params = {name: [p for p in m.parameters(recurse=False)] for name, m in layers.items()}
     all_params = [p for plist in params.values() for p in plist]
+    param_grads: list[torch.Tensor | None] = [None] * len(all_params)
 
     def on_output(name: str, output: torch.Tensor) -> None:
         row = rows[name]
@@ -116,16 +120,20 @@ def layer_health(
                 param.requires_grad_(True)
             score = top_class_score(model(batch.to(device)))
             grads = torch.autograd.grad(score, all_params, allow_unused=True) if all_params else ()
-        grad_iter = iter(grads)
-        for name, plist in params.items():
-            for _ in plist:
-                grad = next(grad_iter)
-                rows[name].has_params = True
-                if grad is not None:
-                    rows[name].param_grad_sq += float(grad.double().pow(2).sum())
+        for index, grad in enumerate(grads):  # summed over batches: one gradient of all
+            if grad is not None:  # the images' scores, whatever --batch-size
+                total = param_grads[index]
+                param_grads[index] = grad.double() if total is None else total + grad.double()
         if progress:
             progress(len(images[start : start + batch_size]))
 
+    grad_iter = iter(param_grads)
+    for name, plist in params.items():
+        for _ in plist:
+            grad = next(grad_iter)
+            rows[name].has_params = True
+            if grad is not None:
+                rows[name].param_grad_sq += float(grad.pow(2).sum())
     result = list(rows.values())
     for row in result:
         row.flags = _flags(row, thresholds)
