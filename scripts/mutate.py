@@ -27,7 +27,12 @@ COPIED = ["sample_images", "examples", "docs", "README.md"]
 TARGETS: dict[str, tuple[list[str], list[str]]] = {
     "stats": (
         ["vizcli/tensorstats.py", "vizcli/stats.py", "vizcli/hist.py"],
-        ["tests/test_stats_oracles.py", "tests/test_pictures.py", "tests/test_cli.py"],
+        [
+            "tests/test_stats_oracles.py",
+            "tests/test_stats_health.py",
+            "tests/test_tensorboard_oracles.py",
+            "tests/test_pictures.py",
+        ],
     ),
     "images": (
         ["vizcli/images.py", "vizcli/labels.py"],
@@ -35,24 +40,37 @@ TARGETS: dict[str, tuple[list[str], list[str]]] = {
             "tests/test_images.py",
             "tests/test_images_oracles.py",
             "tests/test_preprocessing_options.py",
+            "tests/test_properties.py",
         ],
     ),
     "hooks": (
         ["vizcli/hooks.py", "vizcli/layers.py", "vizcli/layout.py"],
-        ["tests/test_layers_hooks.py", "tests/test_layout.py", "tests/test_cli.py"],
+        [
+            "tests/test_layers_hooks.py",
+            "tests/test_properties.py",
+            "tests/test_layout.py",
+            "tests/test_cli.py",
+        ],
     ),
     "summary": (
         ["vizcli/summary.py", "vizcli/flops.py", "vizcli/memory.py"],
-        ["tests/test_summary.py", "tests/test_summary_oracles.py"],
+        ["tests/test_summary.py", "tests/test_summary_oracles.py", "tests/test_summary_dtypes.py"],
     ),
     "pictures": (
         ["vizcli/kernels.py", "vizcli/fmaps.py", "vizcli/render/grids.py"],
-        ["tests/test_pictures.py", "tests/test_cli_pictures.py", "tests/test_layout.py"],
+        [
+            "tests/test_kernels_oracles.py",
+            "tests/test_tensorboard_oracles.py",
+            "tests/test_pictures.py",
+            "tests/test_cli_pictures.py",
+            "tests/test_layout.py",
+        ],
     ),
     "cam": (
         ["vizcli/cam/*"],
         [
             "tests/test_cam.py",
+            "tests/test_saliency_oracles.py",
             "tests/test_metrics_oracles.py",
             "tests/test_cli_cam.py",
             "tests/test_trained.py",

@@ -1,0 +1,159 @@
+"""``stats``' verdicts: thresholds, flags at their boundaries, the JSON row, and NaN/Inf and
+shapes kept across chunks; figures against numpy/torch computed here."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from vizcli.errors import UsageError
+from vizcli.stats import LayerHealth, Thresholds, _flags
+from vizcli.tensorstats import RunningStats, top_class_score
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "option"),
+    [
+        ({"dead_fraction": -0.01}, "--dead"),
+        ({"dead_fraction": 1.01}, "--dead"),
+        ({"dead_fraction": math.nan}, "--dead"),
+        ({"vanishing": -1e-9}, "--vanishing"),
+        ({"vanishing": math.inf}, "--vanishing"),
+        ({"exploding": math.nan}, "--exploding"),
+        ({"exploding": -1.0}, "--exploding"),
+        ({"vanishing": 5.0, "exploding": 5.0}, "--vanishing must be below --exploding"),
+    ],
+)
+def test_bad_thresholds_are_usage_errors_naming_the_option(kwargs, option):
+    with pytest.raises(UsageError) as error:
+        Thresholds(**kwargs)
+    assert option in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"dead_fraction": 0.0}, {"dead_fraction": 1.0}, {"vanishing": 0.0}, {"exploding": 1e30}],
+)
+def test_boundary_thresholds_are_accepted(kwargs):
+    Thresholds(**kwargs)
+
+
+def _row(values, output_grad: float | None = None) -> LayerHealth:
+    row = LayerHealth("layer", "Conv2d")
+    row.activations.add(torch.tensor(values, dtype=torch.float64))
+    if output_grad is not None:
+        row.has_output_grad = True
+        row.output_grad_sq = output_grad**2
+    return row
+
+
+def test_flags_at_and_around_their_thresholds():
+    limits = Thresholds(dead_fraction=0.9, vanishing=1e-3, exploding=10.0)
+    nine_of_ten = [0.0] * 9 + [1.0]
+    assert _flags(_row(nine_of_ten), limits) == []  # exactly 90%: not more than 90%
+    assert _flags(_row([0.0] * 19 + [1.0]), limits) == ["dead: 95% zeros"]
+    assert _flags(_row([1.0, float("nan"), float("inf"), -float("inf")]), limits) == [
+        "1 NaN / 2 Inf"
+    ]
+    assert _flags(_row([1.0, float("inf")]), limits) == ["0 NaN / 1 Inf"]
+    assert _flags(_row([1.0], output_grad=1e-3), limits) == []  # at the limit: fine
+    assert _flags(_row([1.0], output_grad=9.9e-4), limits) == ["vanishing gradient (9.9e-04)"]
+    assert _flags(_row([1.0], output_grad=10.0), limits) == []
+    assert _flags(_row([1.0], output_grad=12.0), limits) == ["exploding gradient (1.2e+01)"]
+    assert _flags(_row([1.0], output_grad=math.inf), limits) == ["exploding gradient (inf)"]
+    assert _flags(_row([1.0]), limits) == []  # no gradient reached it: no verdict
+    assert _flags(_row([0.0] * 10, output_grad=0.0), limits) == [
+        "dead: 100% zeros",
+        "vanishing gradient (0.0e+00)",
+    ]
+
+
+def test_row_to_dict_reports_norms_only_where_they_exist():
+    row = _row([3.0, 4.0], output_grad=2.0)
+    row.has_params, row.param_grad_sq = True, 9.0
+    row.flags = ["x"]
+    data = row.to_dict()
+    assert data == {
+        "name": "layer",
+        "type": "Conv2d",
+        "activations": row.activations.to_dict(),
+        "output_grad_norm": 2.0,
+        "param_grad_norm": 3.0,
+        "flags": ["x"],
+    }
+    assert LayerHealth("a", "ReLU").to_dict()["output_grad_norm"] is None
+    assert LayerHealth("a", "ReLU").to_dict()["param_grad_norm"] is None
+
+
+def test_running_stats_keep_counts_and_the_first_shape_across_chunks():
+    stats = RunningStats()
+    first = torch.tensor([[1.0, float("inf")], [0.0, float("nan")]])
+    second = torch.tensor([float("inf"), 0.0, 2.0, float("nan"), float("nan")])
+    stats.add(first)
+    stats.add(second)
+    values = np.concatenate([first.numpy().ravel(), second.numpy()])
+    data = stats.to_dict()
+    finite = values[np.isfinite(values)]
+    assert data == {
+        "shape": [2, 2],
+        "count": 9,
+        "mean": pytest.approx(finite.mean()),
+        "std": pytest.approx(finite.std(ddof=1)),
+        "min": 0.0,
+        "max": 2.0,
+        "norm": pytest.approx(np.linalg.norm(finite)),
+        "zero_fraction": pytest.approx(2 / 9),
+        "nan": 3,
+        "inf": 2,
+    }
+    one = RunningStats()
+    one.add(torch.tensor([7.0]))
+    assert (one.std, one.mean) == (0.0, 7.0)
+
+
+def test_top_class_score_is_the_sum_of_each_samples_largest_score():
+    logits = torch.tensor([[1.0, 5.0, -2.0], [-1.0, -3.0, -0.5]])
+    assert float(top_class_score(logits)) == pytest.approx(5.0 - 0.5)
+    tokens = torch.arange(24.0).view(2, 3, 4)  # flattened per sample
+    assert float(top_class_score(tokens)) == pytest.approx(11.0 + 23.0)
+    assert float(top_class_score((logits, "aux"))) == pytest.approx(4.5)
+
+
+def test_layers_without_parameters_have_no_parameter_norm(tmp_path):
+    from PIL import Image
+
+    from vizcli.images import Preprocess
+    from vizcli.models.loaded import LoadedModel, WeightsInfo
+    from vizcli.stats import layer_health
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.LazyLinear(2))
+    model(torch.zeros(1, 3, 8, 8))
+    path = tmp_path / "x.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (8, 8, 3), np.uint8)).save(path)
+    loaded = LoadedModel(
+        model=model,
+        spec="test",
+        name="test",
+        source="factory",
+        task=None,
+        weights=WeightsInfo(requested="none", kind="random"),
+        device=torch.device("cpu"),
+        preprocess=Preprocess(None, (8, 8), (0.5,) * 3, (0.5,) * 3),
+    )
+    layers = {"0": model[0], "1": model[1], "3": model[3]}
+    emitted = []
+    rows = {r.name: r for r in layer_health(loaded, [path] * 3, layers, emitted.append)}
+    assert rows["1"].param_grad_norm is None and rows["0"].param_grad_norm > 0
+    # three images, each with the same top class: the gradient is three times one image's
+    one = {r.name: r for r in layer_health(loaded, [path], layers, lambda a: None)}
+    assert rows["3"].param_grad_norm == pytest.approx(3 * one["3"].param_grad_norm, rel=1e-6)
+    assert rows["3"].output_grad_norm == pytest.approx(
+        math.sqrt(3) * one["3"].output_grad_norm, rel=1e-6
+    )
+    assert {a.tag for a in emitted} >= {"stats/0/param_grad_norm", "stats/1/output_grad_norm"}
+    assert "stats/1/param_grad_norm" not in {a.tag for a in emitted}
