@@ -157,3 +157,65 @@ def test_layers_without_parameters_have_no_parameter_norm(tmp_path):
     )
     assert {a.tag for a in emitted} >= {"stats/0/param_grad_norm", "stats/1/output_grad_norm"}
     assert "stats/1/param_grad_norm" not in {a.tag for a in emitted}
+
+
+class _WithUnusedHead(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 2, 3)
+        self.unused = nn.Linear(2, 2)  # never called: its gradient does not exist
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x).mean((2, 3))
+
+
+def _loaded(model: nn.Module):
+    from vizcli.images import Preprocess
+    from vizcli.models.loaded import LoadedModel, WeightsInfo
+
+    return LoadedModel(
+        model=model,
+        spec="test",
+        name="test",
+        source="factory",
+        task=None,
+        weights=WeightsInfo(requested="none", kind="random"),
+        device=torch.device("cpu"),
+        preprocess=Preprocess(None, (8, 8), (0.5,) * 3, (0.5,) * 3),
+    )
+
+
+def test_hist_without_an_image_has_weights_only(tmp_path):
+    from vizcli.hist import parameter_histograms
+
+    torch.manual_seed(0)
+    model = _WithUnusedHead()
+    emitted = []
+    rows = parameter_histograms(_loaded(model), None, emitted.append)
+    assert [a.tag for a in emitted] == [f"weights/{n}" for n, _ in model.named_parameters()]
+    for row, (name, param) in zip(rows, model.named_parameters(), strict=True):
+        data = row.to_dict()
+        assert data["name"] == name and data["grads"] is None
+        assert data["weights"]["std"] == pytest.approx(float(param.detach().double().std()))
+
+
+def test_hist_gradients_exist_only_for_parameters_the_score_uses(tmp_path):
+    from PIL import Image
+
+    from vizcli.hist import parameter_histograms
+
+    torch.manual_seed(0)
+    model = _WithUnusedHead()
+    path = tmp_path / "x.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (8, 8, 3), np.uint8)).save(path)
+    emitted = []
+    rows = {r.name: r.to_dict() for r in parameter_histograms(_loaded(model), path, emitted.append)}
+    assert rows["unused.weight"]["grads"] is None and rows["unused.bias"]["grads"] is None
+    assert {a.tag for a in emitted if a.tag.startswith("grads/")} == {
+        "grads/conv.weight",
+        "grads/conv.bias",
+    }
+    # the top class score's gradient, by hand: d max_k mean(conv_k) / d bias = 1 for that k
+    bias_grads = rows["conv.bias"]["grads"]
+    assert (bias_grads["min"], bias_grads["max"], bias_grads["zero_fraction"]) == (0.0, 1.0, 0.5)
+    assert not model.conv.weight.requires_grad or model.conv.weight.grad is None
