@@ -505,17 +505,6 @@ def test_class_targets():
 # --------------------------------------------------------------------- image labels
 
 
-def test_unique_labels():
-    from pathlib import Path
-
-    from vizcli.images import unique_labels
-
-    paths = [Path(p) for p in ("a/cat.png", "b/cat.png", "dog.png", "x/a/cow.png", "y/a/cow.png")]
-    assert unique_labels(paths) == ["a/cat", "b/cat", "dog", "x/a/cow", "y/a/cow"]
-    assert unique_labels([Path("a/cat.png"), Path("a/cat.jpg")]) == ["cat.png", "cat.jpg"]
-    assert unique_labels([Path("a/cat.png"), Path("a/cat.png")]) == ["cat", "cat-2"]
-
-
 def test_cam_tells_images_with_the_same_name_in_two_folders_apart(cli, tmp_path):
     from PIL import Image
 

@@ -86,7 +86,8 @@ def test_pretrained_cfg_convention_reads_every_key():
     preprocess = preprocess_from_cfg(cfg)
     assert preprocess.crop == (160, 160) and preprocess.resize == 200
     assert preprocess.mean == (0.1, 0.2, 0.3) and preprocess.std == (0.4, 0.5, 0.6)
-    assert preprocess_from_cfg({"crop_mode": "squash"}).resize is None
+    squash = preprocess_from_cfg({"crop_mode": "squash"})  # timm: 256 x 256, then crop 224
+    assert (squash.resize, squash.crop_mode) == ((256, 256), "squash")
 
 
 @pytest.mark.parametrize("filename", ["model.safetensors", "pytorch_model.bin"])

@@ -27,14 +27,23 @@ _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
 
 @dataclass(frozen=True)
 class Preprocess:
-    """Resize the short side, center-crop, scale to [0, 1] and normalise."""
+    """Resize, crop to ``crop`` (H, W), scale to [0, 1] and normalise.
 
-    resize: int | None
+    ``resize`` is the short side (an int, torchvision's convention), a target (H, W) that
+    ``crop_mode`` reaches (timm's convention for non-square inputs and squash/border modes),
+    or None to squash the whole picture to the crop. ``crop_mode`` with an (H, W) target:
+    ``center`` scales, keeping the aspect, until the picture covers it; ``squash`` resizes to
+    it exactly; ``border`` scales until the picture fits inside it, and the crop pads with
+    the mean colour. Then the centre crop.
+    """
+
+    resize: int | tuple[int, int] | None
     crop: tuple[int, int]
     mean: tuple[float, ...]
     std: tuple[float, ...]
     interpolation: str = "bilinear"
     channels: int = 3
+    crop_mode: str = "center"
 
     def input_shape(self, batch: int = 1) -> tuple[int, ...]:
         return (batch, self.channels, *self.crop)
@@ -43,15 +52,20 @@ class Preprocess:
         """Crop to ``size`` and resize in the weights' resize/crop ratio (256/224)."""
         if size <= 0:
             raise UsageError(f"--size must be positive, got {size}")
-        resize = None if self.resize is None else round(size * self.resize / max(self.crop))
+        if self.resize is None:
+            resize = None
+        elif isinstance(self.resize, int):
+            resize = round(size * self.resize / max(self.crop))
+        else:
+            resize = tuple(round(size * r / c) for r, c in zip(self.resize, self.crop, strict=True))
         return replace(self, resize=resize, crop=(size, size))
 
     def with_crop(self, crop: str) -> Preprocess:
         """``--crop``: a fraction (0.875: resize to size/0.875, centre-crop) or ``squash``."""
         fraction = parse_crop(crop)
         if fraction is None:
-            return replace(self, resize=None)
-        return replace(self, resize=math.floor(max(self.crop) / fraction))
+            return replace(self, resize=None, crop_mode="center")
+        return replace(self, resize=math.floor(max(self.crop) / fraction), crop_mode="center")
 
     def with_normalization(
         self, mean: Sequence[float] | None, std: Sequence[float] | None, normalize: bool = True
@@ -67,16 +81,39 @@ class Preprocess:
             std=self.std if not std else _per_channel("--std", std, self.channels, positive=True),
         )
 
+    def resized(self, width: int, height: int) -> tuple[int, int]:
+        """(width, height) of a ``width x height`` picture after the resize step."""
+        crop_h, crop_w = self.crop
+        if self.resize is None:  # squash: the whole picture, resized to the crop
+            return crop_w, crop_h
+        if isinstance(self.resize, int):  # torchvision: short side, long side truncated
+            if width <= height:
+                return self.resize, int(self.resize * height / width)
+            return int(self.resize * width / height), self.resize
+        target_h, target_w = self.resize
+        if self.crop_mode == "squash":
+            return target_w, target_h
+        ratios = (height / target_h, width / target_w)  # timm's ResizeKeepRatio
+        ratio = max(ratios) if self.crop_mode == "border" else min(ratios)
+        return round(width / ratio), round(height / ratio)
+
     def __call__(self, image: Image.Image) -> torch.Tensor:
         """Return a normalised ``C x H x W`` float tensor."""
         import torchvision.transforms.functional as F
         from torchvision.transforms import InterpolationMode
 
         mode = InterpolationMode(self.interpolation)
-        if self.resize is not None:
+        width, height = self.resized(*image.size)
+        if isinstance(self.resize, int):  # torchvision's own short-side arithmetic
             image = F.resize(image, [self.resize], interpolation=mode, antialias=True)
         else:
-            image = F.resize(image, list(self.crop), interpolation=mode, antialias=True)
+            image = F.resize(image, [height, width], interpolation=mode, antialias=True)
+        crop_h, crop_w = self.crop
+        if self.crop_mode == "border" and (width < crop_w or height < crop_h):
+            left, top = max(crop_w - width, 0) // 2, max(crop_h - height, 0) // 2
+            fill = tuple(round(255 * m) for m in self.mean)
+            padding = [left, top, max(crop_w - width, 0) - left, max(crop_h - height, 0) - top]
+            image = F.pad(image, padding, fill=fill if len(fill) > 1 else fill[0])
         image = F.center_crop(image, list(self.crop))
         tensor = F.to_tensor(image)
         return F.normalize(tensor, list(self.mean), list(self.std))
@@ -93,14 +130,9 @@ class Preprocess:
     def geometry(self, width: int, height: int) -> dict[str, Any]:
         """Where the model's input comes from in a ``width x height`` picture: the size it is
         resized to and the crop box in the picture's own pixels (as torchvision computes
-        them: short side to ``resize``, long side truncated, centre crop rounded)."""
+        them: centre crop offsets rounded)."""
         crop_h, crop_w = self.crop
-        if self.resize is None:  # squash: the whole picture, resized to the crop
-            new_w, new_h = crop_w, crop_h
-        elif width <= height:
-            new_w, new_h = self.resize, int(self.resize * height / width)
-        else:
-            new_w, new_h = int(self.resize * width / height), self.resize
+        new_w, new_h = self.resized(width, height)
         top = int(round((new_h - crop_h) / 2.0))
         left = int(round((new_w - crop_w) / 2.0))
         sx, sy = width / new_w, height / new_h
@@ -115,7 +147,8 @@ class Preprocess:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "resize": self.resize,
+            "resize": list(self.resize) if isinstance(self.resize, tuple) else self.resize,
+            "crop_mode": self.crop_mode,
             "crop": list(self.crop),
             "mean": list(self.mean),
             "std": list(self.std),
@@ -189,8 +222,10 @@ def preprocess_from_cfg(cfg: Any) -> Preprocess:
     """Read timm's ``pretrained_cfg`` convention (also what a factory's model may declare).
 
     Keys: ``input_size`` (C, H, W), ``crop_pct`` (resize to size/crop_pct, then centre-crop),
-    ``crop_mode`` (``center`` or ``squash``), ``interpolation``, ``mean``, ``std``. Missing
-    keys keep ImageNet's defaults; no cfg at all gives :data:`IMAGENET_PREPROCESS`.
+    ``crop_mode`` (``center``, ``squash`` or ``border``), ``interpolation``, ``mean``, ``std``.
+    Missing keys take timm's defaults (224, crop_pct 0.875, bicubic, ImageNet statistics), so
+    the result equals timm's own eval transform; no cfg at all gives
+    :data:`IMAGENET_PREPROCESS`.
     """
     if cfg is None:
         return IMAGENET_PREPROCESS
@@ -199,24 +234,30 @@ def preprocess_from_cfg(cfg: Any) -> Preprocess:
     base = IMAGENET_PREPROCESS
     size = cfg.get("input_size") or (base.channels, *base.crop)
     channels, height, width = (int(v) for v in size[-3:])
-    crop_pct = float(cfg.get("crop_pct") or base.crop[0] / base.resize)
-    squash = cfg.get("crop_mode") == "squash"
+    crop_pct = float(cfg.get("crop_pct") or 0.875)  # timm's DEFAULT_CROP_PCT
     mean = tuple(cfg.get("mean") or base.mean)
     std = tuple(cfg.get("std") or base.std)
     if len(mean) != channels:
         mean = (mean * channels)[:channels] if len(mean) == 1 else base.mean[:channels]
     if len(std) != channels:
         std = (std * channels)[:channels] if len(std) == 1 else base.std[:channels]
-    interpolation = str(cfg.get("interpolation") or base.interpolation)
+    interpolation = str(cfg.get("interpolation") or "bicubic")  # timm's default
     if interpolation not in ("nearest", "bilinear", "bicubic", "box", "hamming", "lanczos"):
-        interpolation = "bilinear"
+        interpolation = "bicubic"
+    mode = str(cfg.get("crop_mode") or "center")
+    target = (math.floor(height / crop_pct), math.floor(width / crop_pct))
+    resize: int | tuple[int, int] = target
+    if mode not in ("squash", "border"):  # timm: centre, short side when the target is square
+        mode = "center"
+        resize = target[0] if target[0] == target[1] else target
     return Preprocess(
-        resize=None if squash else math.floor(max(height, width) / crop_pct),
+        resize=resize,
         crop=(height, width),
         mean=tuple(float(m) for m in mean),
         std=tuple(float(v) for v in std),
         interpolation=interpolation,
         channels=channels,
+        crop_mode=mode,
     )
 
 
@@ -267,7 +308,13 @@ def _convert_mode(image: Image.Image, mode: str) -> Image.Image:
             peak = 1.0
         array = np.clip(array / peak * 255.0, 0, 255).round().astype(np.uint8)
         image = Image.fromarray(array, mode="L")
-    has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+    if image.mode == "La":  # premultiplied grey + alpha: Pillow cannot convert it
+        pair = np.asarray(image, dtype=np.float64)
+        alpha = pair[..., 1]
+        grey = np.divide(pair[..., 0] * 255.0, alpha, out=np.zeros_like(alpha), where=alpha > 0)
+        pair = np.stack([np.clip(grey, 0, 255), alpha], axis=-1).round().astype(np.uint8)
+        image = Image.fromarray(pair, mode="LA")
+    has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa") or (
         image.mode == "P" and "transparency" in image.info
     )
     if has_alpha:  # what a viewer shows: the image over a white page

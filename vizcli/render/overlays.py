@@ -71,15 +71,16 @@ def in_original_frame(
     import torch
 
     height, width = photo.shape[:2]
-    left, top = max(0, round(box[0])), max(0, round(box[1]))
-    right, bottom = min(width, round(box[2])), min(height, round(box[3]))
+    x0, y0, x1, y1 = (round(v) for v in box)  # beyond the photo where the crop padded it
+    left, top, right, bottom = max(0, x0), max(0, y0), min(width, x1), min(height, y1)
     full = np.zeros((height, width), np.float32)
     seen = np.zeros((height, width), bool)
     if right > left and bottom > top:
-        inside = torch.nn.functional.interpolate(
-            map01[None, None].float(), size=(bottom - top, right - left), mode="bilinear",
+        whole = torch.nn.functional.interpolate(
+            map01[None, None].float(), size=(y1 - y0, x1 - x0), mode="bilinear",
             align_corners=False,
         )[0, 0]  # fmt: skip
+        inside = whole[top - y0 : bottom - y0, left - x0 : right - x0]
         full[top:bottom, left:right] = inside.clamp(0, 1).numpy()
         seen[top:bottom, left:right] = True
     return full, seen
