@@ -38,6 +38,8 @@ TARGETS: dict[str, tuple[list[str], list[str]]] = {
         ["vizcli/images.py", "vizcli/labels.py"],
         [
             "tests/test_images.py",
+            "tests/test_image_modes.py",
+            "tests/test_labels.py",
             "tests/test_images_oracles.py",
             "tests/test_preprocessing_options.py",
             "tests/test_properties.py",
