@@ -49,6 +49,7 @@ TARGETS: dict[str, tuple[list[str], list[str]]] = {
         ["vizcli/hooks.py", "vizcli/layers.py", "vizcli/layout.py"],
         [
             "tests/test_layers_hooks.py",
+            "tests/test_layer_selection.py",
             "tests/test_properties.py",
             "tests/test_layout.py",
             "tests/test_cli.py",
