@@ -50,6 +50,7 @@ TARGETS: dict[str, tuple[list[str], list[str]]] = {
         [
             "tests/test_layers_hooks.py",
             "tests/test_layer_selection.py",
+            "tests/test_layout_cases.py",
             "tests/test_properties.py",
             "tests/test_layout.py",
             "tests/test_cli.py",
