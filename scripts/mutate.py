@@ -71,7 +71,7 @@ TARGETS: dict[str, tuple[list[str], list[str]]] = {
         ],
     ),
     "cam": (
-        ["vizcli/cam/*"],
+        ["vizcli/cam/*", "vizcli/render/overlays.py"],
         [
             "tests/test_cam.py",
             "tests/test_saliency_oracles.py",
@@ -86,8 +86,13 @@ TARGETS: dict[str, tuple[list[str], list[str]]] = {
         ["tests/test_models.py", "tests/test_timm.py", "tests/test_preprocessing_options.py"],
     ),
     "sinks": (
-        ["vizcli/render/sinks.py", "vizcli/render/files.py", "vizcli/render/overlays.py"],
-        ["tests/test_render.py", "tests/test_cli_pictures.py", "tests/test_hostile.py"],
+        ["vizcli/render/sinks.py", "vizcli/render/files.py"],
+        [
+            "tests/test_render.py",
+            "tests/test_tensorboard_oracles.py",
+            "tests/test_cli_pictures.py",
+            "tests/test_hostile.py",
+        ],
     ),
 }
 
