@@ -61,9 +61,15 @@ TARGETS: dict[str, tuple[list[str], list[str]]] = {
         ["tests/test_summary.py", "tests/test_summary_oracles.py", "tests/test_summary_dtypes.py"],
     ),
     "pictures": (
-        ["vizcli/kernels.py", "vizcli/fmaps.py", "vizcli/render/grids.py"],
+        [
+            "vizcli/kernels.py",
+            "vizcli/fmaps.py",
+            "vizcli/render/grids.py",
+            "vizcli/render/colormaps.py",
+        ],
         [
             "tests/test_kernels_oracles.py",
+            "tests/test_grids_oracles.py",
             "tests/test_tensorboard_oracles.py",
             "tests/test_pictures.py",
             "tests/test_cli_pictures.py",
