@@ -95,6 +95,7 @@ TARGETS: dict[str, tuple[list[str], list[str]]] = {
         ["vizcli/render/sinks.py", "vizcli/render/files.py"],
         [
             "tests/test_render.py",
+            "tests/test_sinks_manifest.py",
             "tests/test_tensorboard_oracles.py",
             "tests/test_cli_pictures.py",
             "tests/test_hostile.py",

@@ -1,0 +1,177 @@
+"""The run folders and manifests, read back independently: every manifest record matches the
+file on disk (PIL's size, the byte count) or the event file (TensorBoard's reader); PNG names,
+run names, the terminal summary, and what a failed run leaves (nothing)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tests.tb import read_events
+from vizcli import artifacts
+from vizcli.errors import UsageError
+from vizcli.render.sinks import RunInfo, RunOutputs, safe_name, unfinished_runs
+
+INFO = dict(
+    command="fmaps",
+    model={"name": "net", "class": "Net"},
+    weights={"description": "random", "pretrained": False},
+    inputs=["a.png"],
+    command_line="vizcli fmaps net a.png",
+)
+
+
+def _pixels(height: int, width: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+def _run(tmp_path, items, **kwargs):
+    info = RunInfo(**INFO, details=kwargs.pop("details", {}))
+    with RunOutputs(info, out=tmp_path / "png", logdir=tmp_path / "tb", **kwargs) as outputs:
+        for item in items:
+            outputs.write(item)
+    return outputs
+
+
+def test_every_manifest_record_matches_what_is_on_disk(tmp_path):
+    items = [
+        artifacts.Image("fmaps/conv", _pixels(6, 10, 0), step=0),
+        artifacts.Image("fmaps/conv", _pixels(6, 10, 1), step=3),
+        artifacts.Image("fmaps/conv", _pixels(4, 4, 2), step=0, label="b/cat"),
+        artifacts.Image("fmaps/conv", _pixels(4, 4, 3), step=0, label="b/cat"),  # same name
+        artifacts.Histogram("weights/fc", torch.arange(10.0), step=2),
+        artifacts.Scalar("stats/fc/mean", 0.25, step=5),
+        artifacts.Text("notes", "hello", step=1),
+        artifacts.File("graph.dot", b"digraph {}\n"),
+    ]
+    outputs = _run(tmp_path, items, details={"layers": ["conv"]})
+    png_folder, tb_folder = tmp_path / "png" / "fmaps-net", tmp_path / "tb" / "fmaps-net"
+    assert [s.folder for s in outputs.sinks] == [png_folder, tb_folder]
+
+    png = json.loads((png_folder / "manifest.json").read_text())
+    assert {k: png[k] for k in ("schema", "command", "command_line", "sink", "layers")} == {
+        "schema": "vizcli.manifest/1",
+        "command": "fmaps",
+        "command_line": "vizcli fmaps net a.png",
+        "sink": "png",
+        "layers": ["conv"],
+    }
+    assert png["model"] == INFO["model"] and png["inputs"] == ["a.png"]
+    assert png["weights"] == INFO["weights"] and 0 <= png["seconds"] < 60
+    files = [r["file"] for r in png["artifacts"]]
+    assert files == [
+        "fmaps__conv.png",  # step 0: no suffix
+        "fmaps__conv_3.png",
+        "b__cat__fmaps__conv.png",  # a label names the file
+        "b__cat__fmaps__conv-2.png",  # the same name again: numbered, nothing overwritten
+        "graph.dot",
+    ]
+    for record, item in zip(png["artifacts"][:4], items[:4], strict=True):
+        with Image.open(png_folder / record["file"]) as image:
+            assert np.array_equal(np.asarray(image), item.pixels)
+            assert (record["width"], record["height"]) == image.size
+        assert (record["kind"], record["tag"], record["step"]) == ("image", item.tag, item.step)
+    assert png["artifacts"][4] == {"kind": "file", "file": "graph.dot", "bytes": 11}
+    assert (png_folder / "graph.dot").read_bytes() == b"digraph {}\n"
+    assert sorted(p.name for p in png_folder.iterdir()) == sorted([*files, "manifest.json"])
+
+    board = json.loads((tb_folder / "manifest.json").read_text())
+    assert board["sink"] == "tensorboard"
+    kinds = [(r["kind"], r["tag"], r["step"]) for r in board["artifacts"]]
+    assert kinds == [
+        ("text", "vizcli/run", 0),
+        ("image", "fmaps/conv", 0),
+        ("image", "fmaps/conv", 3),
+        ("image", "fmaps/conv", 0),
+        ("image", "fmaps/conv", 0),
+        ("histogram", "weights/fc", 2),
+        ("scalar", "stats/fc/mean", 5),
+        ("text", "notes", 1),
+    ]
+    events = read_events(tb_folder)
+    logged = events.Images("fmaps/conv")
+    assert [(e.step, e.width, e.height) for e in logged] == [
+        (r["step"], r["width"], r["height"]) for r in board["artifacts"] if r["kind"] == "image"
+    ]
+    (scalar,) = events.Scalars("stats/fc/mean")
+    assert (scalar.step, scalar.value) == (5, 0.25)
+    (histogram,) = events.Histograms("weights/fc")
+    assert (histogram.step, histogram.histogram_value.num) == (2, 10)
+    assert histogram.histogram_value.sum == 45.0
+    run_text = events.Tensors("vizcli/run/text_summary")[0].tensor_proto.string_val[0]
+    assert b"vizcli fmaps net a.png" in run_text and b"RANDOM" in run_text
+    assert not (tb_folder / "graph.dot").exists()  # files go once, to the PNG folder
+    assert outputs.summary_lines() == [
+        f"wrote 4 images, graph.dot to {png_folder}/",
+        f"wrote 4 images, 1 histogram, 1 scalar to {tb_folder}/ "
+        f"(TensorBoard: tensorboard --logdir {tmp_path / 'tb'})",
+    ]
+
+
+def test_run_names_are_numbered_and_never_reused(tmp_path):
+    first = _run(tmp_path, [])
+    second = _run(tmp_path, [])
+    named = _run(tmp_path, [], run="my run/1")
+    assert [o.name for o in (first, second, named)] == ["fmaps-net", "fmaps-net-2", "my_run__1"]
+    (tmp_path / "png" / "fmaps-net-3").mkdir()  # taken in one root: skipped in both
+    third = _run(tmp_path, [])
+    assert third.name == "fmaps-net-4" and (tmp_path / "tb" / "fmaps-net-4").is_dir()
+    assert unfinished_runs(tmp_path / "png") == [] and unfinished_runs(tmp_path / "tb") == []
+
+
+def test_a_failed_run_leaves_nothing_and_keeps_what_was_there(tmp_path):
+    (tmp_path / "png").mkdir()
+    (tmp_path / "png" / "keep.txt").write_text("mine")
+    info = RunInfo(**INFO)
+    with (
+        pytest.raises(RuntimeError, match="boom"),
+        RunOutputs(info, out=tmp_path / "png", logdir=tmp_path / "tb") as outputs,
+    ):
+        outputs.write(artifacts.Image("x", _pixels(2, 2, 0)))
+        raise RuntimeError("boom")
+    assert sorted(p.name for p in (tmp_path / "png").iterdir()) == ["keep.txt"]
+    assert not (tmp_path / "tb").exists()  # created by the run, removed with it
+
+
+def test_text_and_single_sink_summaries(tmp_path):
+    info = RunInfo(**INFO)
+    with RunOutputs(info, out=tmp_path / "o") as outputs:
+        outputs.write(artifacts.Text("t", "only text"))
+    assert outputs.summary_lines() == [f"wrote nothing to {tmp_path / 'o' / 'fmaps-net'}/"]
+    manifest = json.loads((tmp_path / "o" / "fmaps-net" / "manifest.json").read_text())
+    assert manifest["artifacts"] == []  # text goes to TensorBoard only
+    info = RunInfo(**{**INFO, "weights": {"description": "trained", "pretrained": True}})
+    assert "RANDOM" not in info.markdown() and "**weights**: trained" in info.markdown()
+    bare = RunInfo("kernels", {"name": "n", "class": "C"}, {}, command_line="vizcli kernels n")
+    assert bare.markdown() == (
+        "**command**: `vizcli kernels n`  \n**model**: n (C)  \n"
+        "**weights**: none (random init) — RANDOM"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("fmaps/layer4.1", "fmaps__layer4.1"),
+        ("../../etc/passwd", "etc__passwd"),
+        ("..", "unnamed"),
+        ("a b\\c:d", "a_b_c_d"),
+        ("x" * 300, "x" * 120),
+    ],
+)
+def test_safe_names(text, name):
+    assert safe_name(text) == name
+
+
+def test_bad_output_roots(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UsageError, match="output path .*file is a file, not a folder"):
+        RunOutputs(RunInfo(**INFO), out=tmp_path / "file")
+    with pytest.raises(UsageError, match="--out and --logdir are the same folder"):
+        RunOutputs(RunInfo(**INFO), out=tmp_path / "d", logdir=tmp_path / "d" / ".." / "d")
+    default = RunOutputs(RunInfo(**INFO))
+    assert list(default.roots) == ["tensorboard"] and str(default.roots["tensorboard"]) == "runs"
