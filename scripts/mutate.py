@@ -96,6 +96,7 @@ TARGETS: dict[str, tuple[list[str], list[str]]] = {
         [
             "tests/test_render.py",
             "tests/test_sinks_manifest.py",
+            "tests/test_files.py",
             "tests/test_tensorboard_oracles.py",
             "tests/test_cli_pictures.py",
             "tests/test_hostile.py",
