@@ -149,17 +149,19 @@ def results(space: Path) -> dict[str, str]:
     return {mutant: status.strip() for mutant, status in found}
 
 
-def run(name: str, children: int) -> dict:
-    space = prepare(name)
+def run(name: str, children: int, report_only: bool = False) -> dict:
+    space = WORK / name
     started = time.monotonic()
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    subprocess.run(
-        [str(MUTMUT), "run", "--max-children", str(children)],
-        cwd=space,
-        env=env,
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    if not report_only:
+        space = prepare(name)
+        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+        subprocess.run(
+            [str(MUTMUT), "run", "--max-children", str(children)],
+            cwd=space,
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     status = results(space)
     equivalent = equivalents() & set(status)
     killed = sum(s in ("killed", "timeout", "caught by type check") for s in status.values())
@@ -187,13 +189,16 @@ def main() -> int:
     parser.add_argument("packages", nargs="*", help=f"any of: {', '.join(TARGETS)} (all)")
     parser.add_argument("--children", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--show", action="store_true", help="print each survivor's diff")
+    parser.add_argument(
+        "--report", action="store_true", help="score the last run's results without running"
+    )
     args = parser.parse_args()
     unknown = [p for p in args.packages if p not in TARGETS]
     if unknown:
         parser.error(f"unknown package(s): {', '.join(unknown)}")
     scores = []
     for name in args.packages or list(TARGETS):
-        score = run(name, args.children)
+        score = run(name, args.children, args.report)
         scores.append(score)
         print(
             f"{name:9} {score['score']:5.1f}%  killed {score['killed']}/{score['mutants']}"
