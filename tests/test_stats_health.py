@@ -219,3 +219,15 @@ def test_hist_gradients_exist_only_for_parameters_the_score_uses(tmp_path):
     bias_grads = rows["conv.bias"]["grads"]
     assert (bias_grads["min"], bias_grads["max"], bias_grads["zero_fraction"]) == (0.0, 1.0, 0.5)
     assert not model.conv.weight.requires_grad or model.conv.weight.grad is None
+
+
+def test_hist_of_a_model_without_parameters_is_empty(tmp_path):
+    from PIL import Image
+
+    from vizcli.hist import parameter_histograms
+
+    path = tmp_path / "x.png"
+    Image.new("RGB", (8, 8), (10, 20, 30)).save(path)
+    emitted = []
+    assert parameter_histograms(_loaded(nn.Flatten()), path, emitted.append) == []
+    assert emitted == []
