@@ -354,3 +354,44 @@ def test_a_padded_crop_maps_back_onto_the_photo_without_the_padding():
     assert full.max() < 0.6  # the padding (1.0) stays off the photo; bilinear edge only
     assert full[2:18, 2:18].min() == pytest.approx(0.5, abs=1e-6)  # the left half...
     assert full[1:, 22:].max() == 0.0  # ...and only the left half (bilinear at the seams)
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "preprocess"),
+    [
+        (80, 74, ("border", (40, 40), (40, 40))),  # padding 3: the odd row goes below
+        (80, 66, ("border", (40, 40), (40, 40))),  # padding 7
+        (640, 427, ("border", (224, 224), (224, 224))),  # padding 75
+        (50, 50, ("squash", (33, 33), (40, 40))),  # crop_pct 1.2: padding 7 each way
+        (30, 50, ("center", 33, (40, 40))),  # a short side below the crop
+    ],
+)
+def test_crop_box_is_where_the_photo_lands_in_the_input(width, height, preprocess):
+    """A white photo on a black fill: the first white row and column of the tensor are where
+    the reported crop box says the photo starts (minus half the padding, rounded down)."""
+    from vizcli.images import Preprocess
+
+    mode, resize, crop = preprocess
+    prep = Preprocess(resize, crop, (0.0,) * 3, (1.0,) * 3, "bilinear", crop_mode=mode)
+    tensor = prep(Image.new("RGB", (width, height), (255, 255, 255)))
+    geometry = prep.geometry(width, height)
+    new_w, new_h = geometry["resize"]
+    left, top, right, bottom = geometry["crop_box"]
+    rows = torch.nonzero(tensor[0].amax(1) > 0.5).flatten()
+    cols = torch.nonzero(tensor[0].amax(0) > 0.5).flatten()
+    assert top < 0 or left < 0  # every case pads
+    first_row = int(rows[0]) if top < 0 else 0
+    first_col = int(cols[0]) if left < 0 else 0
+    assert max(-top, 0) * new_h / height == pytest.approx(first_row, abs=0.01)
+    assert max(-left, 0) * new_w / width == pytest.approx(first_col, abs=0.01)
+    assert (bottom - top) * new_h / height == pytest.approx(crop[0], abs=0.02)
+    assert (right - left) * new_w / width == pytest.approx(crop[1], abs=0.02)
+
+
+def test_extreme_aspect_ratios_resize_to_at_least_one_pixel():
+    from vizcli.images import Preprocess
+
+    prep = Preprocess((32, 32), (32, 32), (0.5,) * 3, (0.5,) * 3, crop_mode="border")
+    assert prep.resized(1000, 2) == (32, 1)
+    assert prep(Image.new("RGB", (1000, 2))).shape == (3, 32, 32)
+    assert prep.geometry(1000, 2)["resize"] == [32, 1]

@@ -40,9 +40,10 @@ def parameter_histograms(loaded: LoadedModel, image: Path | None, emit: Emit) ->
     model = loaded.model
     named = [(n, p) for n, p in model.named_parameters() if not p.is_meta]
     grads: list[torch.Tensor | None] = [None] * len(named)
-    if image is not None and named:  # no parameters: no gradients to show
+    batch = None if image is None else load_tensor(image, loaded.preprocess)
+    if batch is not None and named:  # no parameters: no gradients to show
         device = next((p.device for _, p in named), loaded.device)
-        batch = load_tensor(image, loaded.preprocess).to(device)
+        batch = batch.to(device)
         with preserved_state(model), torch.enable_grad():
             model.eval()
             for _, param in named:

@@ -95,7 +95,7 @@ class Preprocess:
             return target_w, target_h
         ratios = (height / target_h, width / target_w)  # timm's ResizeKeepRatio
         ratio = max(ratios) if self.crop_mode == "border" else min(ratios)
-        return round(width / ratio), round(height / ratio)
+        return max(1, round(width / ratio)), max(1, round(height / ratio))
 
     def __call__(self, image: Image.Image) -> torch.Tensor:
         """Return a normalised ``C x H x W`` float tensor."""
@@ -133,8 +133,7 @@ class Preprocess:
         them: centre crop offsets rounded)."""
         crop_h, crop_w = self.crop
         new_w, new_h = self.resized(width, height)
-        top = int(round((new_h - crop_h) / 2.0))
-        left = int(round((new_w - crop_w) / 2.0))
+        top, left = _crop_offset(new_h, crop_h), _crop_offset(new_w, crop_w)
         sx, sy = width / new_w, height / new_h
         box = [left * sx, top * sy, (left + crop_w) * sx, (top + crop_h) * sy]
         return {
@@ -154,6 +153,14 @@ class Preprocess:
             "std": list(self.std),
             "interpolation": self.interpolation,
         }
+
+
+def _crop_offset(size: int, crop: int) -> int:
+    """Where a centre crop starts (torchvision's ``center_crop``): rounded half the margin, or
+    minus half the padding (the odd pixel goes right/bottom) when the picture is smaller."""
+    if size < crop:
+        return -((crop - size) // 2)
+    return int(round((size - crop) / 2.0))
 
 
 def parse_crop(text: str) -> float | None:

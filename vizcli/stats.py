@@ -121,9 +121,9 @@ def layer_health(
             score = top_class_score(model(batch.to(device)))
             grads = torch.autograd.grad(score, all_params, allow_unused=True) if all_params else ()
         for index, grad in enumerate(grads):  # summed over batches: one gradient of all
-            if grad is not None:  # the images' scores, whatever --batch-size
+            if grad is not None:  # the images' scores, whatever --batch-size (as .grad would)
                 total = param_grads[index]
-                param_grads[index] = grad.double() if total is None else total + grad.double()
+                param_grads[index] = grad if total is None else total.add_(grad)
         if progress:
             progress(len(images[start : start + batch_size]))
 
@@ -133,7 +133,7 @@ def layer_health(
             grad = next(grad_iter)
             rows[name].has_params = True
             if grad is not None:
-                rows[name].param_grad_sq += float(grad.pow(2).sum())
+                rows[name].param_grad_sq += float(grad.double().pow(2).sum())
     result = list(rows.values())
     for row in result:
         row.flags = _flags(row, thresholds)
