@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torch import nn
 
 from vizcli.render import colormaps, grids
@@ -164,3 +165,72 @@ def test_feature_maps_of_several_images_step_by_step(tmp_path):
     ]
     assert labels[0][2] != labels[2][2]  # same file name, two folders: two labels
     assert not np.array_equal(emitted[1].pixels, emitted[3].pixels)
+
+
+def test_scaling_edges():
+    small = torch.tensor([[[0.1, -0.05]]])  # symmetric with no bound: the largest |x| is 0.1
+    torch.testing.assert_close(grids.normalize(small, "symmetric"), torch.tensor([[[1.0, 0.25]]]))
+    beyond = grids.normalize(torch.tensor([[[-1.0, 1.0]]]), "symmetric", bound=0.5)
+    assert beyond.tolist() == [[[0.0, 1.0]]]  # clipped at both ends
+    rgb = colormaps.apply(torch.tensor([[[-1.0]]]), "gray")
+    assert rgb.flatten().tolist() == [0.0, 0.0, 0.0]  # below 0: the first colour
+    assert grids.grid_shape(1, 5, 7) == (5, 7) and grids.grid_shape(2, 5, 7) == (9, 20)
+    maps = torch.randn(3, 4, 9)  # non-square maps, upscaled to the cell size on the long side
+    assert grids.map_grid(maps, cell_size=18).shape[:2] == grids.grid_shape(3, 8, 18)
+    assert grids.map_grid(maps, padding=0).shape[:2] == (8, 18)
+    each = grids.map_grid(maps, "gray", padding=0)  # the default scaling: each map its own
+    assert np.array_equal(each, grids.map_grid(maps, "gray", "each", padding=0))
+    assert not np.array_equal(each, grids.map_grid(maps, "gray", "global", padding=0))
+
+
+class _Shapes(nn.Module):
+    """Outputs that test how fmaps reads layouts: an upsampling, a 2x2 pool, channels-last
+    maps, and a window partition (another batch size)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.up = nn.ConvTranspose2d(4, 2, 2, stride=2)  # 16 x 16 from 8 x 8: no stride fits
+        self.pool = nn.AdaptiveAvgPool2d(2)
+        self.last = nn.Identity()
+        self.windows = nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        self.up(y)
+        self.last(y.permute(0, 2, 3, 1).repeat(1, 1, 1, 4))  # 1 x 8 x 8 x 16
+        self.windows(y.reshape(4, 4, 4, 4))  # four 4 x 4 windows
+        return self.pool(y).flatten(1)
+
+
+def test_feature_maps_read_each_layout(tmp_path):
+    from vizcli.fmaps import FmapOptions, feature_maps
+    from vizcli.images import Preprocess
+
+    torch.manual_seed(0)
+    model = _Shapes()
+    path, pixels = _photo(tmp_path)
+    loaded = _loaded(model)
+    loaded.preprocess = Preprocess(None, (8, 8), (0.5,), (0.25,), channels=1)  # grey model
+    layers = {n: getattr(model, n) for n in ("up", "pool", "last", "windows")}
+    emitted, ticks = [], []
+    report = feature_maps(
+        loaded, [path, path], layers, FmapOptions(cell_size=16), emitted.append, False, ticks.append
+    )
+    rows = {(r.name, r.image): r for r in report}
+    label = report[0].image
+    assert rows[("up", label)].grid == grids.grid_shape(2, 16, 16)  # read as it is (loose)
+    assert rows[("pool", label)].grid == grids.grid_shape(4, 16, 16)  # 2 x 2 maps are drawn
+    assert rows[("last", label)].channels_shown == 16  # channels-last: 16 maps of 8 x 8
+    assert rows[("last", label)].grid == grids.grid_shape(16, 16, 16)
+    windows = rows[("windows", label)]
+    assert (windows.channels_shown, windows.grid, windows.shape) == (0, None, [4, 4, 4, 4])
+    assert windows.note == "not image-like; skipped"
+    assert ticks == [1, 1]  # one tick per image
+    grey = np.asarray(Image.fromarray(pixels).convert("L"))
+    assert np.array_equal(emitted[0].pixels, np.stack([grey] * 3, axis=-1))  # grey, as RGB
+    from vizcli.errors import UsageError
+
+    with pytest.raises(UsageError) as error:
+        feature_maps(loaded, [path], {"windows": model.windows}, FmapOptions(), lambda a: None)
+    assert error.value.hint == "pick a convolutional layer; see 'vizcli layers MODEL'"

@@ -311,3 +311,75 @@ def test_filters_mode_through_the_cli_writes_one_png_per_filter(cli, tmp_path):
         with Image.open(out / "r" / name) as image:
             assert image.mode == "RGB"
             assert_signed_cells(np.asarray(image), weight[index], bound)
+
+
+def test_one_by_k_kernels_in_mean_mode():
+    """Inception's 1 x 7 convolutions: each filter one row of cells."""
+    module = set_weight(nn.Conv2d(4, 2, (1, 3), bias=False), torch.ones(2, 4, 1, 3))
+    with torch.no_grad():
+        module.weight[1] = -1.0
+    (image,), row = draw(module)
+    assert row.mode == "mean"
+    cells = grid_cells(image.pixels, 2, 4, 12)  # 1 x 3 upscaled x4
+    assert (cells[0] == (255, 0, 0)).all() and (cells[1] == (0, 0, 255)).all()
+
+
+def test_filters_mode_of_a_one_dimensional_conv_draws_one_map_per_filter():
+    weight = torch.arange(2 * 3 * 4, dtype=torch.float32).view(2, 3, 4) - 12
+    module = set_weight(nn.Conv1d(3, 2, 4, bias=False), weight)
+    images, row = draw(module, mode="filters")
+    assert (row.mode, row.images) == ("filters", 2)
+    times = factor(4)
+    for index, image in enumerate(images):
+        assert image.tag == f"kernels/layer/filter_{index}"
+        assert image.pixels.shape[:2] == (3 * times, 4 * times)  # one cell: in x kernel
+        expected = upscale(signed_colours(weight[index].numpy(), 12.0), times)
+        assert np.abs(image.pixels.astype(float) - expected).max() <= 3
+
+
+def test_layers_without_kernels_and_meta_weights_are_refused():
+    with pytest.raises(UsageError, match=r"layer 'layer' \(ReLU\) has no convolution kernel"):
+        draw(nn.ReLU())
+    with pytest.raises(UsageError, match=r"layer 'layer' \(Linear\) has no convolution kernel"):
+        draw(nn.Linear(3, 3))
+    with torch.device("meta"):
+        meta = nn.Conv2d(3, 2, 3)
+    with pytest.raises(UsageError) as error:
+        draw(meta)
+    assert str(error.value) == "kernels need real weights; the model was built on the meta device"
+
+
+class _OwnConv(nn.Module):
+    """A user's convolution-like module with a 4-D weight and no ``groups`` attribute."""
+
+    def __init__(self, weight: torch.Tensor) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(weight)
+
+
+class _OwnTranspose(_OwnConv):
+    """The same, laid out as a transposed conv (in, out, kH, kW)."""
+
+
+def test_modules_without_a_groups_attribute_count_as_ungrouped():
+    rgb = torch.zeros(2, 3, 3, 3)
+    rgb[0, 0] = 1.0  # a red filter
+    (image,), row = draw(_OwnConv(rgb))
+    assert row.mode == "rgb"
+    transposed = torch.zeros(3, 2, 3, 3)  # 3 inputs, 2 outputs: two RGB filters
+    transposed[1, 0] = 1.0  # output 0 is green
+    (image,), row = draw(_OwnTranspose(transposed))
+    assert (row.mode, row.filters_shown) == ("rgb", 2)
+    cells = grid_cells(image.pixels, 2, 12, 12)
+    assert (cells[0] == (0, 255, 0)).all()
+
+
+def test_refusal_hints():
+    module = nn.Conv2d(6, 4, 3, groups=2)
+    with pytest.raises(UsageError) as error:
+        draw(module, mode="rgb")
+    assert error.value.args[0] == (
+        "layer 'layer' is grouped (groups=2): each filter sees 3 channels of its group, "
+        "not an RGB image"
+    )
+    assert error.value.hint == "use --mode mean or filters"
