@@ -234,3 +234,12 @@ def test_feature_maps_read_each_layout(tmp_path):
     with pytest.raises(UsageError) as error:
         feature_maps(loaded, [path], {"windows": model.windows}, FmapOptions(), lambda a: None)
     assert error.value.hint == "pick a convolutional layer; see 'vizcli layers MODEL'"
+
+
+def test_small_spans_and_out_of_range_cells():
+    narrow = grids.normalize(torch.tensor([[[0.0, 0.25, 0.5]]]), "each")  # span 0.5
+    torch.testing.assert_close(narrow, torch.tensor([[[0.0, 0.5, 1.0]]]))
+    cells = torch.tensor([-0.5, 1.5, 0.5]).view(3, 1, 1, 1).expand(3, 3, 1, 1)
+    tiled = grids.tile(cells.contiguous(), nrow=3, padding=0)
+    assert tiled[0, :, 0].tolist() == [0, 255, 128]  # clipped at both ends, never wrapped
+    assert grids.upscale_factor(9, 2, 18) == 2  # the longer side decides, whichever it is
