@@ -243,3 +243,13 @@ def test_small_spans_and_out_of_range_cells():
     tiled = grids.tile(cells.contiguous(), nrow=3, padding=0)
     assert tiled[0, :, 0].tolist() == [0, 255, 128]  # clipped at both ends, never wrapped
     assert grids.upscale_factor(9, 2, 18) == 2  # the longer side decides, whichever it is
+
+
+def test_feature_maps_of_a_model_without_parameters(tmp_path):
+    from vizcli.fmaps import FmapOptions, feature_maps
+
+    model = nn.Sequential(nn.AvgPool2d(2))
+    path, _ = _photo(tmp_path)
+    emitted = []
+    report = feature_maps(_loaded(model), [path], {"0": model[0]}, FmapOptions(), emitted.append)
+    assert [(r.name, r.channels_shown, r.shape) for r in report] == [("0", 3, [1, 3, 4, 4])]
