@@ -175,3 +175,86 @@ def test_bad_output_roots(tmp_path):
         RunOutputs(RunInfo(**INFO), out=tmp_path / "d", logdir=tmp_path / "d" / ".." / "d")
     default = RunOutputs(RunInfo(**INFO))
     assert list(default.roots) == ["tensorboard"] and str(default.roots["tensorboard"]) == "runs"
+
+
+def test_unfinished_runs_are_the_hidden_staging_folders(tmp_path):
+    (tmp_path / ".fmaps-net.partial").mkdir()
+    (tmp_path / ".cam-x.partial").mkdir()
+    (tmp_path / ".file.partial").write_text("not a folder")
+    (tmp_path / "fmaps-net").mkdir()
+    assert unfinished_runs(tmp_path) == [
+        tmp_path / ".cam-x.partial",
+        tmp_path / ".fmaps-net.partial",
+    ]
+    with RunOutputs(RunInfo(**INFO), out=tmp_path) as run:  # a staging name in use is skipped
+        pass
+    assert run.name == "fmaps-net-2" and (tmp_path / ".fmaps-net.partial").is_dir()
+
+
+def test_missing_parents_are_created_and_removed_again_on_failure(tmp_path):
+    deep = tmp_path / "a" / "b" / "c"
+    info = RunInfo(**INFO)
+    with pytest.raises(KeyboardInterrupt), RunOutputs(info, out=deep) as outputs:
+        assert outputs.created_roots == [tmp_path / "a", tmp_path / "a" / "b", deep]
+        raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
+    with RunOutputs(info, out=deep):
+        pass
+    assert (deep / "fmaps-net" / "manifest.json").is_file()
+
+
+def test_a_run_folder_that_appears_meanwhile_is_kept(tmp_path):
+    info = RunInfo(**INFO)
+    with pytest.raises(UsageError, match="appeared while this run was writing; kept it"):  # noqa: SIM117
+        with RunOutputs(info, out=tmp_path / "o") as outputs:
+            outputs.write(artifacts.Image("x", _pixels(2, 2, 0)))
+            (tmp_path / "o" / "fmaps-net").mkdir()
+            (tmp_path / "o" / "fmaps-net" / "theirs.txt").write_text("theirs")
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["fmaps-net"]
+    assert [p.name for p in (tmp_path / "o" / "fmaps-net").iterdir()] == ["theirs.txt"]
+
+
+def test_writer_thread_errors_are_quiet_only_while_a_run_is_open(tmp_path):
+    import threading
+
+    from vizcli.render import sinks
+
+    default = threading.excepthook
+    seen = []
+    with RunOutputs(RunInfo(**INFO), logdir=tmp_path / "tb"):
+        hook = threading.excepthook
+        assert hook is not default
+        monkey = sinks._default_excepthook
+        sinks._default_excepthook = seen.append
+        try:
+
+            class _AsyncWriterThread(threading.Thread):
+                pass
+
+            hook(threading.ExceptHookArgs((OSError, OSError(), None, _AsyncWriterThread())))
+            other = threading.Thread()
+            hook(threading.ExceptHookArgs((OSError, OSError(), None, other)))
+        finally:
+            sinks._default_excepthook = monkey
+    assert threading.excepthook is default
+    assert len(seen) == 1 and seen[0].thread is other  # only the writer thread is silenced
+
+
+def test_an_unwritable_root_is_one_clear_error(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from vizcli.errors import VizError
+
+    real_mkdir = Path.mkdir
+
+    def refuse(self, *args, **kwargs):
+        if self.name.endswith(".partial"):
+            raise PermissionError(13, "Permission denied")
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    with pytest.raises(VizError, match=r"cannot create .*png/: Permission denied"):  # noqa: SIM117
+        with RunOutputs(RunInfo(**INFO), out=tmp_path / "png", logdir=tmp_path / "tb"):
+            pass
+    monkeypatch.undo()
+    assert list(tmp_path.iterdir()) == []
