@@ -26,12 +26,14 @@ from vizcli.tensorstats import RunningStats, top_class_score
         ({"exploding": math.nan}, "--exploding"),
         ({"exploding": -1.0}, "--exploding"),
         ({"vanishing": 5.0, "exploding": 5.0}, "--vanishing must be below --exploding"),
+        ({"vanishing": -1.0}, "--vanishing must be a finite number >= 0, got -1.0"),
+        ({"exploding": math.inf}, "--exploding must be a finite number >= 0, got inf"),
     ],
 )
 def test_bad_thresholds_are_usage_errors_naming_the_option(kwargs, option):
     with pytest.raises(UsageError) as error:
         Thresholds(**kwargs)
-    assert option in str(error.value)
+    assert str(error.value).startswith(option)
 
 
 @pytest.mark.parametrize(
@@ -193,6 +195,7 @@ def test_hist_without_an_image_has_weights_only(tmp_path):
     emitted = []
     rows = parameter_histograms(_loaded(model), None, emitted.append)
     assert [a.tag for a in emitted] == [f"weights/{n}" for n, _ in model.named_parameters()]
+    assert all(row.grads is None for row in rows)
     for row, (name, param) in zip(rows, model.named_parameters(), strict=True):
         data = row.to_dict()
         assert data["name"] == name and data["grads"] is None
@@ -231,3 +234,44 @@ def test_hist_of_a_model_without_parameters_is_empty(tmp_path):
     emitted = []
     assert parameter_histograms(_loaded(nn.Flatten()), path, emitted.append) == []
     assert emitted == []
+
+
+class _WithContainer(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.block = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU())
+        self.spare = nn.Linear(4, 4)  # chosen, but the score never uses it
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.block(x).mean((2, 3)))
+
+
+def test_stats_rows_types_own_parameters_unused_layers_and_progress(tmp_path):
+    from PIL import Image
+
+    from vizcli.stats import layer_health
+
+    torch.manual_seed(0)
+    model = _WithContainer()
+    path = tmp_path / "x.png"
+    Image.fromarray(np.random.default_rng(2).integers(0, 255, (8, 8, 3), np.uint8)).save(path)
+    layers = {"block": model.block, "block.0": model.block[0], "spare": model.spare}
+    ticks = []
+    rows = {
+        r.name: r
+        for r in layer_health(
+            _loaded(model), [path] * 9, layers, lambda a: None, progress=ticks.append
+        )
+    }
+    assert ticks == [8, 1]  # batches of 8 by default
+    assert [rows[n].type for n in layers] == ["Sequential", "Conv2d", "Linear"]
+    assert rows["block"].param_grad_norm is None  # a container's own parameters: none
+    assert rows["block.0"].param_grad_norm > 0
+    assert rows["spare"].param_grad_norm == 0.0 and rows["spare"].output_grad_norm is None
+    relus = layer_health(_loaded(model), [path], {"block.1": model.block[1]}, lambda a: None)
+    assert relus[0].param_grad_norm is None and relus[0].output_grad_norm > 0
+    free = nn.Sequential(nn.AvgPool2d(2), nn.Flatten())
+    (row,) = layer_health(_loaded(free), [path], {"0": free[0]}, lambda a: None)
+    assert row.activations.count == 3 * 4 * 4
+    assert row.output_grad_norm == 1.0  # the top score is one of its outputs: gradient 1

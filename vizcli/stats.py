@@ -1,7 +1,8 @@
 """Per-layer health check: activation statistics, dead units, NaN/Inf and gradient norms.
 
 Forward hooks reduce each output on the spot; tensor hooks on the same outputs collect the
-output gradients of one backward pass (the top class score of each image); parameter
+output gradients of one backward pass (the top class score of each image), taken with respect
+to the input as well, so it reaches every layer whether it has parameters or not; parameter
 gradients come from ``torch.autograd.grad``, so the caller's ``.grad`` fields stay untouched.
 Both are gradients of the sum of every image's top-class score: the output-gradient norm is
 over all images' outputs, the parameter-gradient norm that of the gradient summed over all
@@ -118,8 +119,13 @@ def layer_health(
             model.eval()
             for param in model.parameters():
                 param.requires_grad_(True)
-            score = top_class_score(model(batch.to(device)))
-            grads = torch.autograd.grad(score, all_params, allow_unused=True) if all_params else ()
+            inputs = batch.to(device).requires_grad_(True)  # so the backward pass reaches
+            score = top_class_score(model(inputs))  # every layer, parameters chosen or not
+            grads = (
+                torch.autograd.grad(score, [inputs, *all_params], allow_unused=True)[1:]
+                if score.requires_grad  # an output that ignores its input has no gradient
+                else ()
+            )
         for index, grad in enumerate(grads):  # summed over batches: one gradient of all
             if grad is not None:  # the images' scores, whatever --batch-size (as .grad would)
                 total = param_grads[index]
