@@ -258,3 +258,20 @@ def test_an_unwritable_root_is_one_clear_error(tmp_path, monkeypatch):
             pass
     monkeypatch.undo()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_graph_is_recorded_with_its_node_count(tmp_path):
+    from torch import nn
+
+    from vizcli.graph import tensorboard_graph
+
+    model = nn.Sequential(nn.Conv2d(3, 2, 3), nn.ReLU())
+    profile = tensorboard_graph(model, [torch.zeros(1, 3, 8, 8)])
+    info = RunInfo(**INFO)
+    with RunOutputs(info, logdir=tmp_path) as outputs:
+        outputs.write(artifacts.Graph(profile))
+    manifest = json.loads((tmp_path / "fmaps-net" / "manifest.json").read_text())
+    (record,) = [r for r in manifest["artifacts"] if r["kind"] == "graph"]
+    assert record == {"kind": "graph", "nodes": len(profile[0].node)} and record["nodes"] > 3
+    events = read_events(tmp_path / "fmaps-net")
+    assert len(events.Graph().node) == record["nodes"]
