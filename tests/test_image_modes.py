@@ -395,3 +395,62 @@ def test_extreme_aspect_ratios_resize_to_at_least_one_pixel():
     assert prep.resized(1000, 2) == (32, 1)
     assert prep(Image.new("RGB", (1000, 2))).shape == (3, 32, 32)
     assert prep.geometry(1000, 2)["resize"] == [32, 1]
+
+
+def test_range_boundaries_of_grey_modes():
+    from vizcli.images import _convert_mode
+
+    sixteen = Image.fromarray(np.array([[0, 256, 64893]], dtype=np.uint16))  # 256: over 8 bits
+    assert np.asarray(_convert_mode(sixteen, "L")).tolist() == [[0, 1, 253]]  # x 255 / 65535
+    floats = Image.fromarray(np.array([[0.0, 1.5, 0.75]], dtype=np.float32), "F")
+    assert np.asarray(_convert_mode(floats, "L")).tolist() == [[0, 2, 1]]  # over 1: 0..255 already
+
+
+def test_grey_border_pads_with_the_grey_mean():
+    from vizcli.images import Preprocess
+
+    prep = Preprocess((8, 8), (8, 8), (0.25,), (1.0,), channels=1, crop_mode="border")
+    tensor = prep(Image.new("L", (16, 4), 255))  # 8 x 2 after the fit, padded 3 rows each side
+    assert tensor.shape == (1, 8, 8)
+    assert tensor[0, 0, 0] == pytest.approx(64 / 255 - 0.25, abs=1e-6)  # round(255 * 0.25)
+    assert tensor[0, 4, 4] == pytest.approx(0.75)
+
+
+def test_geometry_reports_the_whole_preprocessing():
+    from vizcli.images import Preprocess
+
+    prep = Preprocess(7, (5, 5), (0.1, 0.2, 0.3), (0.4, 0.5, 0.6), "bicubic")
+    assert prep.geometry(13, 9) == {
+        "resize": [10, 7],  # int(7 * 13 / 9) = 10
+        "crop_box": [2.6, 1.29, 9.1, 7.71],  # offsets round(2.5) = 2 and 1, times 13/10, 9/7
+        "interpolation": "bicubic",
+        "mean": [0.1, 0.2, 0.3],
+        "std": [0.4, 0.5, 0.6],
+    }
+
+
+def test_refusal_texts_and_hints(tmp_path, monkeypatch):
+    from vizcli.errors import UsageError
+    from vizcli.images import load_image, parse_crop
+    from vizcli.labels import load_labels
+
+    with pytest.raises(UsageError) as error:
+        parse_crop("2")
+    assert error.value.hint == "0.875 resizes 224-pixel crops from 256"
+    with pytest.raises(UsageError) as error:
+        load_labels(str(tmp_path / "none.txt"))
+    assert (
+        error.value.hint == "give a file (one name per line, or JSON), or imagenet / imagenet-22k"
+    )
+    names = tmp_path / "one.json"
+    names.write_text('{"0": ["tench"], "1": ["n01443537", "goldfish"]}')
+    assert load_labels(str(names)) == ["tench", "goldfish"]  # the last entry is the name
+    big = tmp_path / "big.png"
+    Image.new("RGB", (64, 64)).save(big)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 4096 > 2 x 1000: Pillow's error
+    from vizcli.errors import ImageError
+
+    with pytest.raises(ImageError) as error:
+        load_image(big)
+    assert "refused to decode, too many pixels" in str(error.value)
+    assert "4096 pixels" in str(error.value)  # Pillow's own reason follows
