@@ -144,3 +144,24 @@ def test_default_layers_every_conv_or_the_blocks():
     assert list(default_feature_layers(vit_like)) == ["blocks.0", "blocks.1", "blocks.2", "patch"]
     no_conv = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2))
     assert list(default_feature_layers(no_conv)) == ["0", "1"]
+
+
+def test_hints_word_for_word():
+    cases = [
+        (["BLOCKS.*"], None, "see 'vizcli layers MODEL'"),
+        (["zzzzzz"], None, "see 'vizcli layers MODEL'"),
+        ([" , "], None, "give a layer name such as 'layer4.1.conv2'"),
+        (None, [" ,"], "give a class name such as Conv2d"),
+        (["head"], ["Conv2d"], "see 'vizcli layers MODEL'"),
+    ]
+    for patterns, types, hint in cases:
+        with pytest.raises(UsageError) as error:
+            select_layers(NET, patterns, types)
+        assert error.value.hint == hint, (patterns, types)
+
+
+def test_two_convolutions_are_enough_for_the_default_layers():
+    two = nn.Sequential(nn.Conv2d(3, 3, 1), nn.Conv2d(3, 3, 1), nn.Linear(3, 3), nn.Linear(3, 3))
+    assert list(default_feature_layers(two)) == ["0", "1"]
+    one_d = nn.Sequential(nn.Conv1d(3, 3, 1), nn.Conv1d(3, 3, 1), nn.Conv2d(3, 3, 1))
+    assert list(default_feature_layers(one_d)) == ["2"]  # 2-D convolutions only

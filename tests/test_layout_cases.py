@@ -125,3 +125,15 @@ def test_same_tensor_means_the_same_view():
     assert not _same_tensor(base[1:], base[:2])  # other offset
     wide = torch.zeros(4, 4)
     assert not _same_tensor(wide[:, :2], wide.view(8, 2)[:4])  # other strides
+
+
+def test_model_output_hints_word_for_word():
+    with pytest.raises(ModelRunError) as error:
+        model_output(None)
+    assert error.value.hint == (
+        "vizcli needs the forward to return the class scores "
+        "(a tensor, or a tuple/dict holding one)"
+    )
+    with pytest.raises(ModelRunError) as error:
+        model_output(torch.zeros(3))
+    assert error.value.args[0].endswith("vizcli needs batch × classes scores")
