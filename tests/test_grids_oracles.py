@@ -253,3 +253,8 @@ def test_feature_maps_of_a_model_without_parameters(tmp_path):
     emitted = []
     report = feature_maps(_loaded(model), [path], {"0": model[0]}, FmapOptions(), emitted.append)
     assert [(r.name, r.channels_shown, r.shape) for r in report] == [("0", 3, [1, 3, 4, 4])]
+
+
+def test_tall_maps_are_upscaled_by_their_height():
+    maps = torch.randn(2, 9, 4)  # taller than wide: the height reaches the cell size
+    assert grids.map_grid(maps, cell_size=18, padding=0).shape[:2] == (18, 16)
