@@ -275,3 +275,18 @@ def test_a_graph_is_recorded_with_its_node_count(tmp_path):
     assert record == {"kind": "graph", "nodes": len(profile[0].node)} and record["nodes"] > 3
     events = read_events(tmp_path / "fmaps-net")
     assert len(events.Graph().node) == record["nodes"]
+
+
+def test_a_signal_whose_exception_was_lost_still_stops_the_run(tmp_path):
+    """Python drops a KeyboardInterrupt raised inside a finalizer; the request it recorded
+    still keeps the run folder from being committed."""
+    from vizcli import interrupts
+
+    interrupts.clear()
+    try:
+        with pytest.raises(KeyboardInterrupt), RunOutputs(RunInfo(**INFO), out=tmp_path / "o") as o:
+            o.write(artifacts.Image("x", _pixels(2, 2, 0)))
+            interrupts.request("interrupted")  # as the handler does, its exception lost
+        assert not (tmp_path / "o").exists()
+    finally:
+        interrupts.clear()

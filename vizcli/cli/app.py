@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from vizcli import __version__
+from vizcli import __version__, interrupts
 from vizcli.cli import console
 from vizcli.cli.board_cmd import board
 from vizcli.cli.cam_cmd import cam
@@ -93,7 +93,8 @@ def main(argv: list[str] | None = None) -> None:
             "for the traceback, and please report it)",
             EXIT_RUNTIME,
         )
-    if code == 130:  # Typer turns Ctrl-C into Exit(130) before we see KeyboardInterrupt
+    if code == 130 or interrupts.requested():  # Typer turns Ctrl-C into Exit(130); or a
+        # signal's exception was swallowed by a finalizer (the run folder was not committed)
         _fail(*(("terminated", 143) if _terminated else ("interrupted", 130)))
     sys.exit(code if isinstance(code, int) else 0)
 
@@ -112,17 +113,25 @@ def _terminate_like_ctrl_c() -> Iterator[None]:
 
     def handler(signum: int, frame: object) -> None:
         _terminated.append(True)
+        interrupts.request("terminated")
         raise Terminated
+
+    def ctrl_c(signum: int, frame: object) -> None:
+        interrupts.request("interrupted")
+        raise KeyboardInterrupt
 
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     _terminated.clear()
+    interrupts.clear()
     previous = signal.signal(signal.SIGTERM, handler)
+    previous_int = signal.signal(signal.SIGINT, ctrl_c)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 def _fail(message: str, code: int) -> None:

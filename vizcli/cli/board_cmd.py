@@ -68,4 +68,7 @@ def board(
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
+        from vizcli import interrupts
+
+        interrupts.clear()  # stopping the server is how it ends, not a failure
         console.info("stopped")

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vizcli import artifacts
+from vizcli import artifacts, interrupts
 from vizcli.errors import UsageError, VizError
 from vizcli.render.files import write_bytes_atomic
 
@@ -227,6 +227,7 @@ class RunOutputs:
         raise VizError(f"no free run name for {self.base} in " + ", ".join(map(str, self.roots)))
 
     def write(self, item: artifacts.Artifact) -> None:
+        interrupts.check()  # stop at the next artifact if a signal's exception was lost
         if isinstance(item, artifacts.File):  # files go once, to the PNG folder if there is one
             self.sinks[0].write_file(item)
             return
@@ -238,6 +239,7 @@ class RunOutputs:
             self._discard()
             return
         try:
+            interrupts.check()  # never commit a run that was asked to stop
             for sink in self.sinks:
                 sink.close()
                 _write_manifest(sink, self.info, time.time() - self.started)
