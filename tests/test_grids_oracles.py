@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from tests import tiny_models
 from vizcli.render import colormaps, grids
 
 
@@ -94,19 +95,7 @@ class _Mixed(nn.Module):
 
 
 def _loaded(model, size=8):
-    from vizcli.images import Preprocess
-    from vizcli.models.loaded import LoadedModel, WeightsInfo
-
-    return LoadedModel(
-        model=model,
-        spec="test",
-        name="test",
-        source="factory",
-        task=None,
-        weights=WeightsInfo(requested="none", kind="random"),
-        device=torch.device("cpu"),
-        preprocess=Preprocess(None, (size, size), (0.5,) * 3, (0.25,) * 3),
-    )
+    return tiny_models.loaded(model, size)
 
 
 def _photo(tmp_path, name="p.png", seed=0):

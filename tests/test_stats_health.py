@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+from tests import tiny_models
 from vizcli.errors import UsageError
 from vizcli.stats import LayerHealth, Thresholds, _flags
 from vizcli.tensorstats import RunningStats, top_class_score
@@ -128,8 +129,6 @@ def test_top_class_score_is_the_sum_of_each_samples_largest_score():
 def test_layers_without_parameters_have_no_parameter_norm(tmp_path):
     from PIL import Image
 
-    from vizcli.images import Preprocess
-    from vizcli.models.loaded import LoadedModel, WeightsInfo
     from vizcli.stats import layer_health
 
     torch.manual_seed(0)
@@ -137,16 +136,7 @@ def test_layers_without_parameters_have_no_parameter_norm(tmp_path):
     model(torch.zeros(1, 3, 8, 8))
     path = tmp_path / "x.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (8, 8, 3), np.uint8)).save(path)
-    loaded = LoadedModel(
-        model=model,
-        spec="test",
-        name="test",
-        source="factory",
-        task=None,
-        weights=WeightsInfo(requested="none", kind="random"),
-        device=torch.device("cpu"),
-        preprocess=Preprocess(None, (8, 8), (0.5,) * 3, (0.5,) * 3),
-    )
+    loaded = tiny_models.loaded(model)
     layers = {"0": model[0], "1": model[1], "3": model[3]}
     emitted = []
     rows = {r.name: r for r in layer_health(loaded, [path] * 3, layers, emitted.append)}
@@ -172,19 +162,7 @@ class _WithUnusedHead(nn.Module):
 
 
 def _loaded(model: nn.Module):
-    from vizcli.images import Preprocess
-    from vizcli.models.loaded import LoadedModel, WeightsInfo
-
-    return LoadedModel(
-        model=model,
-        spec="test",
-        name="test",
-        source="factory",
-        task=None,
-        weights=WeightsInfo(requested="none", kind="random"),
-        device=torch.device("cpu"),
-        preprocess=Preprocess(None, (8, 8), (0.5,) * 3, (0.5,) * 3),
-    )
+    return tiny_models.loaded(model)
 
 
 def test_hist_without_an_image_has_weights_only(tmp_path):

@@ -229,3 +229,21 @@ class PartlyFrozen(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.block(self.block(self.stem(x)))
         return self.head(y.mean((2, 3)))
+
+
+def loaded(model: nn.Module, size: int = 8):
+    """``model`` wrapped as vizcli's LoadedModel: random weights on the CPU, a plain
+    ``size`` x ``size`` squash preprocessing (mean 0.5, std 0.5), as the core functions take it."""
+    from vizcli.images import Preprocess
+    from vizcli.models.loaded import LoadedModel, WeightsInfo
+
+    return LoadedModel(
+        model=model,
+        spec="test",
+        name="test",
+        source="factory",
+        task=None,
+        weights=WeightsInfo(requested="none", kind="random"),
+        device=torch.device("cpu"),
+        preprocess=Preprocess(None, (size, size), (0.5,) * 3, (0.5,) * 3),
+    )
