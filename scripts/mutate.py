@@ -58,7 +58,12 @@ TARGETS: dict[str, tuple[list[str], list[str]]] = {
     ),
     "summary": (
         ["vizcli/summary.py", "vizcli/flops.py", "vizcli/memory.py"],
-        ["tests/test_summary.py", "tests/test_summary_oracles.py", "tests/test_summary_dtypes.py"],
+        [
+            "tests/test_summary.py",
+            "tests/test_summary_oracles.py",
+            "tests/test_summary_dtypes.py",
+            "tests/test_flops_oracles.py",
+        ],
     ),
     "pictures": (
         [

@@ -3,8 +3,9 @@
 torch's FLOP counter knows the composite ops a model runs on the meta device, but a real CPU
 build takes fused fast paths the counter has no formula for: ``nn.MultiheadAttention`` and
 ``nn.TransformerEncoderLayer`` in eval mode (``_native_multi_head_attention``), CPU
-scaled-dot-product attention (``_scaled_dot_product_flash_attention_for_cpu``) and the fused
-RNN kernels (``aten.lstm``/``gru``/``rnn_tanh``/``rnn_relu``, oneDNN's ``mkldnn_rnn_layer``).
+scaled-dot-product attention (``_scaled_dot_product_flash_attention_for_cpu``) and oneDNN's
+fused LSTM layer (``mkldnn_rnn_layer``). ``aten.lstm``/``gru``/``rnn_*`` themselves never reach
+the counter: they decompose into ``addmm``s (GRU, RNN) or the oneDNN layer first.
 :func:`counting` turns the MHA fast path off while it counts and adds a formula for each of
 the others, so a figure never depends on how the model was built. FLOPs are 2 x mult-adds,
 as torch counts them.
@@ -27,23 +28,10 @@ def _sdpa(query: Sequence[int], key: Sequence[int], value: Sequence[int], *args:
     return 2 * heads * length_q * length_k * (embed + embed_v)
 
 
-def _recurrent(first: Any, second: Any, third: Any, *rest: Any, out_shape: Any = None,
-               **kwargs: Any) -> int:  # fmt: skip
-    """LSTM/GRU/RNN: every weight matrix multiplies one vector per time step and sample.
-
-    ``op.input(input, hx, params, ...)`` or ``op.data(data, batch_sizes, hx, params, ...)``;
-    2-D parameters are the weight matrices (biases are not counted, as for ``nn.Linear``).
-    """
-    packed = not isinstance(second, (list, tuple))
-    data, params = first, (rest[0] if packed else third)
-    steps_times_batch = math.prod(data[:-1])  # (T, B), (B, T) or packed (sum of lengths)
-    weights = sum(math.prod(shape) for shape in params if len(shape) == 2)
-    return 2 * steps_times_batch * weights
-
-
 def _onednn_layer(data: Sequence[int], w_ih: Sequence[int], w_hh: Sequence[int], *args: Any,
                   out_shape: Any = None, **kwargs: Any) -> int:  # fmt: skip
-    """oneDNN's one-layer, one-direction RNN kernel (CPU LSTM): the same count per layer."""
+    """oneDNN's one-layer, one-direction LSTM kernel: each weight matrix multiplies one vector
+    per time step and sample (biases not counted, as for ``nn.Linear``)."""
     return 2 * math.prod(data[:-1]) * (math.prod(w_ih) + math.prod(w_hh))
 
 
@@ -56,8 +44,6 @@ def _custom_mapping() -> dict[Any, Any]:
                  "_scaled_dot_product_fused_attention_overrideable"):  # fmt: skip
         if hasattr(aten, name):
             mapping[getattr(aten, name)] = _sdpa
-    for name in ("lstm", "gru", "rnn_tanh", "rnn_relu"):
-        mapping[getattr(aten, name)] = _recurrent
     if hasattr(aten, "mkldnn_rnn_layer"):
         mapping[aten.mkldnn_rnn_layer] = _onednn_layer
     return mapping
