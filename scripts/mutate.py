@@ -63,6 +63,7 @@ TARGETS: dict[str, tuple[list[str], list[str]]] = {
             "tests/test_summary_oracles.py",
             "tests/test_summary_dtypes.py",
             "tests/test_flops_oracles.py",
+            "tests/test_summary_inputs.py",
         ],
     ),
     "pictures": (

@@ -231,6 +231,30 @@ class PartlyFrozen(nn.Module):
         return self.head(y.mean((2, 3)))
 
 
+class KeepPositive(nn.Module):
+    """Keeps the input's positive values only (a size that depends on the data), then scales
+    them: what it saves for backward depends on the picture, not just its shape."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = nn.Linear(1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.scale(x[x > 0].unsqueeze(1))
+
+
+class ParamFree(nn.Module):
+    """ReLU then max pooling: no parameter at all."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.relu = nn.ReLU()
+        self.pool = nn.MaxPool2d(2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.relu(x))
+
+
 def loaded(model: nn.Module, size: int = 8):
     """``model`` wrapped as vizcli's LoadedModel: random weights on the CPU, a plain
     ``size`` x ``size`` squash preprocessing (mean 0.5, std 0.5), as the core functions take it."""

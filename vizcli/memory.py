@@ -27,7 +27,8 @@ class MemoryMeasurement:
 
 
 def measure_training_memory(model: nn.Module, inputs: list[torch.Tensor]) -> MemoryMeasurement:
-    """One training step's forward (and, on CUDA, backward) with every saved tensor counted."""
+    """One training step's forward with every saved tensor counted; on CUDA its backward too,
+    for the allocator's peak."""
     import torch
 
     from vizcli.hooks import first_tensor, preserved_state
@@ -47,7 +48,7 @@ def measure_training_memory(model: nn.Module, inputs: list[torch.Tensor]) -> Mem
         return tensor
 
     def enter(module: nn.Module, args: object) -> None:
-        stack.append(names.get(id(module), ""))
+        stack.append(names[id(module)])
 
     def leave(module: nn.Module, args: object, output: object) -> None:
         stack.pop()
@@ -68,11 +69,11 @@ def measure_training_memory(model: nn.Module, inputs: list[torch.Tensor]) -> Mem
             with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
                 output = first_tensor(model(*inputs))
             peak = None
-            if output is not None and output.requires_grad:
-                trainable = [p for p in model.parameters() if p.requires_grad]
-                torch.autograd.grad(output.float().sum(), trainable, allow_unused=True)
-            del output
-            if cuda:
+            if cuda:  # the backward only matters for the allocator's peak
+                if output is not None and output.requires_grad:
+                    trainable = [p for p in model.parameters() if p.requires_grad]
+                    torch.autograd.grad(output.float().sum(), trainable, allow_unused=True)
+                del output
                 torch.cuda.synchronize(device)
                 peak = torch.cuda.max_memory_allocated(device)
         finally:

@@ -1,0 +1,195 @@
+"""summary's small parts checked in-process: --input/--dtype parsing and its messages, the
+tensors fed to the model, error chains, and the per-row bookkeeping (own shares, subtree sums)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from tests.conftest import TINY
+from tests.tiny_models import KeepPositive, PartlyFrozen
+from vizcli.errors import InputSpecError, UsageError
+from vizcli.summary import (
+    INPUT_SEED,
+    InputSpec,
+    LayerRow,
+    _is_meta_problem,
+    _root_cause,
+    _subtree_sums,
+    make_input,
+    parse_dtype,
+    parse_shape,
+    summarize,
+)
+
+EXAMPLE = "expected comma-separated positive integers such as 1,3,224,224"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "empty --input shape ''"),
+        ("  ", "empty --input shape '  '"),
+        ("1,3,x", "bad --input '1,3,x': 'x' is not an integer"),
+        ("1,0,2", "bad --input '1,0,2': 0 is not positive"),
+    ],
+)
+def test_shape_errors_say_what_is_wrong_and_show_an_example(text, message):
+    with pytest.raises(InputSpecError) as info:
+        parse_shape(text)
+    assert info.value.args[0] == message and info.value.hint == EXAMPLE
+
+
+def test_a_million_is_the_largest_dimension():
+    assert parse_shape("1,1000000") == (1, 1_000_000)
+    with pytest.raises(InputSpecError) as info:
+        parse_shape("1,1000001")
+    assert info.value.args[0] == "bad --input '1,1000001': 1000001 is implausibly large"
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [("torch.float16", "float16"), (" TORCH.Half ", "float16"), ("long", "int64"),
+     ("double", "float64"), ("torch.bool", "bool")],
+)  # fmt: skip
+def test_dtype_names_as_torch_writes_them(text, name):
+    assert parse_dtype(text) == name
+
+
+def test_an_unknown_dtype_lists_the_known_ones():
+    with pytest.raises(InputSpecError) as info:
+        parse_dtype("float8")
+    assert info.value.args[0] == "unknown dtype 'float8'"
+    assert info.value.hint == (
+        "use one of bfloat16, bool, float16, float32, float64, int16, int32, int64, uint8"
+    )
+
+
+def test_inputs_are_seeded_random_floats_zeros_for_integers_and_empty_on_meta():
+    cpu = torch.device("cpu")
+    expected = torch.randn(2, 3, generator=torch.Generator().manual_seed(INPUT_SEED))
+    floats = make_input(InputSpec((2, 3), "float64"), cpu)
+    assert floats.dtype == torch.float64 and torch.equal(floats, expected.double())
+    assert torch.equal(make_input(InputSpec((2, 3)), cpu), expected)
+    ints = make_input(InputSpec((4, 5), "int64"), cpu)
+    assert ints.dtype == torch.int64 and ints.shape == (4, 5) and not ints.any()
+    meta = make_input(InputSpec((7, 3), "int32"), torch.device("meta"))
+    assert meta.is_meta and meta.dtype == torch.int32 and meta.shape == (7, 3)
+
+
+def test_inputs_too_large_for_the_limit_are_refused_before_allocating(monkeypatch):
+    monkeypatch.setenv("VIZCLI_MAX_INPUT_MB", "1")
+    with pytest.raises(UsageError, match=r"^--input 1×3×512×512 needs 0\.01 GB"):
+        make_input(InputSpec((1, 3, 512, 512), "float64"), torch.device("cpu"))
+    make_input(InputSpec((1, 3, 256, 256), "int16"), torch.device("cpu"))  # 0.39 MB: fits
+    make_input(InputSpec((1, 3, 4096, 4096)), torch.device("meta"))  # meta allocates nothing
+
+
+def test_the_root_cause_follows_causes_and_contexts_and_stops_on_cycles():
+    root = ValueError("root")
+    middle = RuntimeError("middle")
+    middle.__context__ = root  # raised while handling root
+    top = TypeError("top")
+    top.__cause__ = middle  # raise ... from middle
+    assert _root_cause(top) is root
+    only_context = KeyError("k")
+    only_context.__context__ = root
+    assert _root_cause(only_context) is root
+    a, b = ValueError("a"), ValueError("b")
+    a.__cause__, b.__cause__ = b, a
+    assert _root_cause(a) in (a, b)  # a cycle ends instead of looping
+
+
+@pytest.mark.parametrize(
+    ("exc", "meta"),
+    [
+        (NotImplementedError("no kernel"), True),
+        (RuntimeError("Tensor.item() cannot be called on META tensors"), True),
+        (RuntimeError("Could not guard on data-dependent expression u0 > 3"), True),
+        (RuntimeError("mat1 and mat2 shapes cannot be multiplied"), False),
+    ],
+)
+def test_meta_problems_are_told_from_input_mistakes(exc, meta):
+    assert _is_meta_problem(exc) is meta
+
+
+def row(name: str, depth: int, own: int | None) -> LayerRow:
+    return LayerRow(name, "M", depth, False, [], [], None, 0, 0, 0, 0, 0, 0, own, own)
+
+
+def test_subtree_sums_add_each_row_to_its_ancestors_only():
+    rows = [row("", 0, 1), row("a", 1, 2), row("a.x", 2, 4), row("b", 1, 8), row("b.y", 2, None)]
+    _subtree_sums(rows)
+    assert [r.saved_bytes for r in rows] == [15, 6, 4, 8, None]
+
+
+def test_depth_keeps_rows_at_that_depth():
+    result = summarize(f"{TINY}:TinyNet", inputs=["1,3,8,8"])
+    assert {r["depth"] for r in result.to_dict(1)["layers"]} == {0, 1}
+    assert {r["depth"] for r in result.to_dict(None)["layers"]} == {0, 1, 2}
+
+
+def test_own_parameters_are_a_rows_own_and_counted_on_its_first_call_only():
+    result = summarize(f"{TINY}:PartlyFrozen", inputs=["1,3,8,8"])
+    calls: dict[str, list[LayerRow]] = {}
+    for layer in result.layers:
+        calls.setdefault(layer.name, []).append(layer)
+    twice = [rows for rows in calls.values() if len(rows) == 2]
+    assert twice, "PartlyFrozen calls one block twice"
+    for first, second in twice:
+        assert first.params > 0 and (second.params, second.own_params) == (0, 0)
+    model = PartlyFrozen()
+    for name, module in model.named_modules():
+        own = sum(p.numel() for p in module.parameters(recurse=False))
+        assert calls[name][0].own_params == own, name
+
+
+def test_measured_memory_with_an_image_runs_on_the_image_itself(tmp_path):
+    """A model whose saved tensors depend on the values (it keeps the positive pixels only):
+    the figure must be the image's, not a random input's of the same shape."""
+    from vizcli.images import load_tensor
+    from vizcli.memory import measure_training_memory
+
+    path = tmp_path / "half.png"
+    picture = Image.new("RGB", (64, 64), (250, 250, 250))
+    picture.paste((0, 0, 0), (0, 0, 64, 48))  # three quarters dark: few positive values
+    picture.save(path)
+    spec = f"{TINY}:KeepPositive"
+    result = summarize(spec, image=path, size=32, memory="measured", device="cpu")
+    tensor = load_tensor(path, result_preprocess(spec, 32))
+    expected = measure_training_memory(KeepPositive(), [tensor]).total_saved_bytes
+    random = measure_training_memory(KeepPositive(), [torch.randn_like(tensor)]).total_saved_bytes
+    assert result.totals.saved_bytes == expected != random
+
+
+def result_preprocess(spec: str, size: int):
+    from vizcli.models import resolve_model
+
+    return resolve_model(spec, device="cpu").preprocess.with_size(size)
+
+
+def test_parameter_free_models_are_measured_on_the_models_device():
+    result = summarize(f"{TINY}:ParamFree", inputs=["1,3,8,8"], memory="measured", device="cpu")
+    assert result.totals.params == 0 and result.device == "cpu"
+    assert result.totals.saved_bytes == 0  # nothing to train: autograd keeps nothing
+    assert result.notes == [
+        "measured on cpu: saved-for-backward bytes per layer; the allocator peak is only "
+        "known on CUDA"
+    ]
+
+
+def test_a_tensor_saved_by_the_models_own_code_is_charged_to_the_model():
+    class Gate(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 3, 1)
+
+        def forward(self, x):
+            return torch.sigmoid(self.conv(x)) * x  # sigmoid and mul run in the model's code
+
+    from vizcli.memory import measure_training_memory
+
+    measured = measure_training_memory(Gate(), [torch.randn(2, 3, 4, 4)])
+    assert measured.saved_bytes[""] > 0 and set(measured.saved_bytes) == {"", "conv"}
