@@ -4,6 +4,7 @@ run names, the terminal summary, and what a failed run leaves (nothing)."""
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
@@ -290,3 +291,86 @@ def test_a_signal_whose_exception_was_lost_still_stops_the_run(tmp_path):
         assert not (tmp_path / "o").exists()
     finally:
         interrupts.clear()
+
+
+def test_tags_that_sanitise_alike_are_numbered_in_order(tmp_path):
+    tags = ["x y", "x:y", "x?y", "x y"]
+    outputs = _run(tmp_path, [artifacts.Image(t, _pixels(2, 3, i)) for i, t in enumerate(tags)])
+    names = [r["file"] for r in outputs.sinks[0].records]
+    assert names == ["x_y.png", "x_y-2.png", "x_y-3.png", "x_y-4.png"]
+    assert outputs.summary_lines()[0] == f"wrote 4 images to {tmp_path / 'png' / 'fmaps-net'}/"
+
+
+def test_two_of_a_kind_are_plural_and_one_is_not(tmp_path):
+    items = [artifacts.Scalar("s", 1.0), artifacts.Scalar("s", 2.0, step=1),
+             artifacts.Histogram("h", torch.ones(3))]  # fmt: skip
+    outputs = _run(tmp_path, items)
+    assert outputs.summary_lines()[1].startswith("wrote 2 scalars, 1 histogram to ")
+
+
+def test_tensorboard_images_are_what_add_image_writes(tmp_path):
+    """The PNG bytes are reused rather than re-encoded: every other field of the image summary
+    must equal what SummaryWriter.add_image writes for the same pixels."""
+    from tensorboard.backend.event_processing.event_file_loader import RawEventFileLoader
+    from tensorboard.compat.proto.event_pb2 import Event
+    from torch.utils.tensorboard import SummaryWriter
+
+    pixels = _pixels(5, 7, 0)
+    _run(tmp_path, [artifacts.Image("img", pixels, step=4), artifacts.Text("t", "x", step=6)])
+    with SummaryWriter(tmp_path / "oracle") as writer:
+        writer.add_image("img", pixels, 4, dataformats="HWC")
+
+    def summaries(folder):
+        found = {}
+        for path in folder.glob("events.out.tfevents.*"):
+            for record in RawEventFileLoader(str(path)).Load():
+                event = Event.FromString(record)
+                for value in event.summary.value:
+                    found[value.tag] = (event.step, value)
+        return found
+
+    ours = summaries(tmp_path / "tb" / "fmaps-net")
+    step, mine = ours["img"]
+    oracle_step, oracle = summaries(tmp_path / "oracle")["img"]
+    assert step == oracle_step == 4
+    for name in ("height", "width", "colorspace"):
+        assert getattr(mine.image, name) == getattr(oracle.image, name), name
+    assert mine.image.colorspace == 3
+    decode = [
+        np.asarray(Image.open(io.BytesIO(v.image.encoded_image_string))) for v in (mine, oracle)
+    ]
+    assert np.array_equal(decode[0], decode[1]) and np.array_equal(decode[0], pixels)
+    assert ours["t/text_summary"][0] == 6  # text keeps its step too
+
+
+def test_a_failing_close_still_discards_the_run_and_restores_the_thread_hook(tmp_path, monkeypatch):
+    import threading
+
+    from vizcli.render.sinks import TensorBoardSink
+
+    default = threading.excepthook
+
+    def full_disk(self):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(TensorBoardSink, "close", full_disk)
+    with (
+        pytest.raises(RuntimeError, match="boom"),
+        RunOutputs(RunInfo(**INFO), out=tmp_path / "png", logdir=tmp_path / "tb") as outputs,
+    ):
+        outputs.write(artifacts.Image("x", _pixels(2, 2, 0)))
+        raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+    assert threading.excepthook is default
+
+
+def test_a_staging_folder_removed_by_someone_else_is_not_an_error(tmp_path):
+    import shutil
+
+    with (
+        pytest.raises(RuntimeError, match="boom"),
+        RunOutputs(RunInfo(**INFO), out=tmp_path / "png") as outputs,
+    ):
+        shutil.rmtree(outputs.staging["png"])
+        raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []

@@ -121,7 +121,11 @@ class TensorBoardSink(Sink):
         self.writer = SummaryWriter(log_dir=str(folder), max_queue=1000, flush_secs=3600)
 
     def write(self, item: artifacts.Artifact) -> None:
-        record: dict[str, Any] = {"tag": item.tag, "step": getattr(item, "step", 0)}
+        if isinstance(item, artifacts.Graph):
+            self.writer._get_file_writer().add_graph(item.profile)
+            self.records.append({"kind": "graph", "nodes": len(item.profile[0].node)})
+            return
+        record: dict[str, Any] = {"tag": item.tag, "step": item.step}
         if isinstance(item, artifacts.Image):
             height, width = item.pixels.shape[:2]
             self._add_png(item.tag, item.png, height, width, item.step)
@@ -132,9 +136,6 @@ class TensorBoardSink(Sink):
         elif isinstance(item, artifacts.Scalar):
             self.writer.add_scalar(item.tag, item.value, item.step)
             record.update(kind="scalar")
-        elif isinstance(item, artifacts.Graph):
-            self.writer._get_file_writer().add_graph(item.profile)
-            record = {"kind": "graph", "nodes": len(item.profile[0].node)}
         else:
             self.writer.add_text(item.tag, item.text, item.step)
             record.update(kind="text")
