@@ -15,6 +15,18 @@ SAMPLES = ROOT / "sample_images"
 TINY = str(ROOT / "tests" / "tiny_models.py")
 
 
+def shared(scope: str):
+    """A fixture scope: ``scope``, except while mutmut records which tests reach which
+    function (``make mutate``). Then every test builds its own value, so every test that
+    uses it is credited, not only the first; otherwise a mutant would be checked by the one
+    test that happened to build the cached value."""
+
+    def decide(fixture_name: str, config: pytest.Config) -> str:
+        return "function" if os.environ.get("MUTANT_UNDER_TEST") == "stats" else scope
+
+    return decide
+
+
 @pytest.fixture(autouse=True)
 def isolated_torch_home(tmp_path_factory, monkeypatch) -> Path:
     """Every test gets an empty TORCH_HOME and offline mode: no test touches the network."""

@@ -11,6 +11,7 @@ import pytest
 import torch
 from torch import nn
 
+from tests.conftest import shared
 from vizcli.cam import METHODS, LayerProbe, get_method
 from vizcli.cam.base import normalize_maps, upsample
 from vizcli.cam.explain import choose_layer, resolve_targets
@@ -66,7 +67,7 @@ def _ours_like_theirs(maps, size):
 
 
 @pytest.fixture(
-    scope="module",
+    scope=shared("module"),
     params=[("resnet18", "layer4"), ("vgg11", "features"), ("densenet121", "features.denseblock4")],
 )
 def zoo_model(request):
@@ -149,7 +150,7 @@ def test_parity_for_perturbation_methods(method):
 LITE0_PHOTOS = ("coffee.png", "chelsea.png")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope=shared("module"))
 def lite0_photos():
     """The trained EfficientNet-Lite0 of tests/test_trained.py, two sample photos preprocessed
     as it declares (resize 256, centre crop 224) and each photo's top-1 class."""
@@ -246,7 +247,7 @@ class SquareNet(nn.Module):
         return self.fc(self.pool(self.features(x)).flatten(1))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope=shared("session"))
 def square_net():
     """Trained in seconds: is there a bright square on the noise (class 1) or not (class 0)?"""
     torch.manual_seed(0)

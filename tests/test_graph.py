@@ -10,6 +10,7 @@ import subprocess
 import pytest
 import torch
 
+from tests.conftest import shared
 from tests.modelzoo import build_small, classification_and_segmentation
 from tests.tb import read_events
 from tests.tiny_models import CREATED
@@ -20,7 +21,7 @@ from vizcli.models import resolve_model
 HAVE_DOT = shutil.which("dot") is not None
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope=shared("module"))
 def resnet18():
     torch.manual_seed(0)
     return resolve_model("resnet18", device="cpu").model

@@ -6,13 +6,14 @@ import pytest
 import torch
 from torch import nn
 
+from tests.conftest import shared
 from tests.tiny_models import TinyNet
 from vizcli.errors import UsageError
 from vizcli.hooks import capture, has_hooks, preserved_state
 from vizcli.layers import block_layers, conv_layers, default_feature_layers, select_layers
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope=shared("module"))
 def resnet18_meta():
     from torchvision.models import resnet18
 

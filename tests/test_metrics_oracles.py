@@ -9,7 +9,7 @@ import pytest
 import scipy.ndimage
 import torch
 
-from tests.conftest import ROOT, SAMPLES, TINY
+from tests.conftest import ROOT, SAMPLES, TINY, shared
 from vizcli.cam import metrics
 from vizcli.images import load_tensor
 from vizcli.models import resolve_model
@@ -54,7 +54,7 @@ def average_drop_increase(model, image, cls, saliency01):
     return max(0.0, y - o) / y * 100, float(o > y)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope=shared("module"))
 def tiny():
     torch.manual_seed(0)
     loaded = resolve_model(f"{TINY}:TinyNet", device="cpu")

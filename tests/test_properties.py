@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from PIL import Image
 from torch import nn
 
+from tests.conftest import shared
 from vizcli.hooks import capture, has_hooks, intercept, preserved_state
 from vizcli.images import Preprocess
 
@@ -105,7 +106,7 @@ class _Net(nn.Module):
         return self.head(self.body(x).mean((2, 3)))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope=shared("module"))
 def net_file(tmp_path_factory):
     """A factory file that builds ``_Net`` from the environment (one file, many networks)."""
     path = tmp_path_factory.mktemp("nets") / "random_nets.py"

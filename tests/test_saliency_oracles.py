@@ -19,6 +19,7 @@ import torch
 from captum.attr import GuidedBackprop, IntegratedGradients, Saliency
 from torch import nn
 
+from tests.conftest import shared
 from vizcli.cam import LayerProbe, get_method
 
 SIZE = 128  # maps at input resolution: 128 x 128, a quarter of 224's cost
@@ -40,7 +41,7 @@ def _assert_close(ours, oracle):
     assert oracle.abs().max() > 0  # a map of zeros would match anything scaled by it
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope=shared("module"))
 def resnet():
     """Random weights, seeded; torchvision's ResNet-18 uses (in-place) ``nn.ReLU`` modules."""
     from torchvision.models import resnet18
@@ -49,7 +50,7 @@ def resnet():
     return resnet18().eval()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope=shared("module"))
 def images():
     """Two images with different value ranges (SmoothGrad's noise follows each one's range)."""
     batch = torch.randn(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(1))

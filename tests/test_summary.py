@@ -8,12 +8,12 @@ import torchinfo
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.conftest import SAMPLES, TINY
+from tests.conftest import SAMPLES, TINY, shared
 from vizcli.errors import InputSpecError
 from vizcli.summary import input_specs, parse_shape, summarize
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope=shared("module"))
 def resnet18_summary():
     return summarize("resnet18")
 

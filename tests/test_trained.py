@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.conftest import ROOT, SAMPLES
+from tests.conftest import ROOT, SAMPLES, shared
 from vizcli.cam.explain import CamOptions, explain
 from vizcli.images import find_images, load_image, load_tensor
 
@@ -26,7 +26,7 @@ EXPECTED_TOP1 = {
 }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope=shared("module"))
 def lite0():
     from vizcli.models import resolve_model
 
@@ -55,7 +55,7 @@ def test_same_logits_as_the_original_recipe(lite0):
             torch.testing.assert_close(lite0.model(ours), lite0.model(theirs), atol=1e-4, rtol=0)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope=shared("module"))
 def gradcam_report(lite0):
     paths = [p for p in find_images([SAMPLES]) if p.stem in EXPECTED_TOP1]
     options = CamOptions("gradcam", metrics=True, sanity=True, batch_size=4)
