@@ -193,3 +193,17 @@ def test_a_tensor_saved_by_the_models_own_code_is_charged_to_the_model():
 
     measured = measure_training_memory(Gate(), [torch.randn(2, 3, 4, 4)])
     assert measured.saved_bytes[""] > 0 and set(measured.saved_bytes) == {"", "conv"}
+
+
+def test_parameters_of_layers_that_never_run_go_to_the_nearest_row_above():
+    """torchinfo lists modules that ran; the others' parameters become their nearest listed
+    ancestor's own share, so the visible column still adds up to the total."""
+    result = summarize(f"{TINY}:NeverRuns", inputs=["1,3,8,8"])
+    rows = {r.name: r for r in result.layers}
+    assert "aux" not in rows and "block.unused" not in rows
+    assert rows[""].own_params == 4 + 10  # its gate and the auxiliary head
+    assert rows["block"].own_params == 4 + 20  # its scale and its unused layer
+    assert rows["conv"].own_params == rows["conv"].params == 3 * 4 * 9 + 4
+    assert result.totals.params == 4 + 112 + 4 + 20 + 20 + 10
+    visible = rows[""].own_params + rows["conv"].params + rows["block"].own_params
+    assert visible + rows["block.conv"].params == result.totals.params

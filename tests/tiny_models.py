@@ -255,6 +255,34 @@ class ParamFree(nn.Module):
         return self.pool(self.relu(x))
 
 
+class Gated(nn.Module):
+    """A block with a raw parameter of its own and a layer it never calls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(4, 1, 1))
+        self.conv = nn.Conv2d(4, 4, 1)
+        self.unused = nn.Linear(4, 4)  # 20 parameters that never run
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x) * self.scale
+
+
+class NeverRuns(nn.Module):
+    """Parameters outside any row: a raw one on the model, an auxiliary head that never runs
+    (two levels deep), and a block's unused layer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = nn.Parameter(torch.ones(4, 1, 1))
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.block = Gated()
+        self.aux = nn.Sequential(nn.Sequential(nn.Linear(4, 2)))  # 10 parameters
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.block(self.conv(x) * self.gate)
+
+
 def loaded(model: nn.Module, size: int = 8):
     """``model`` wrapped as vizcli's LoadedModel: random weights on the CPU, a plain
     ``size`` x ``size`` squash preprocessing (mean 0.5, std 0.5), as the core functions take it."""

@@ -354,7 +354,7 @@ def _assemble(
         params = _count(module.parameters()) if first_call else 0
         own = _count(module.parameters(recurse=False)) if first_call else 0
         trainable = _count(p for p in module.parameters() if p.requires_grad) if first_call else 0
-        name = names.get(id(module), info.var_name or "")
+        name = names[id(module)]  # torchinfo hooks registered modules only
         mult_adds = flops.get(name, 0) // 2 if first_call else 0
         while stack and rows[stack[-1]].depth >= info.depth:
             stack.pop()
