@@ -313,7 +313,7 @@ def _sink_seconds(paths: list[Path]) -> tuple[float, float, float]:
     from torch.utils.tensorboard import SummaryWriter
 
     from vizcli import artifacts
-    from vizcli.render.sinks import PngSink, TensorBoardSink
+    from vizcli.output.sinks import PngSink, TensorBoardSink
 
     arrays = [np.asarray(Image.open(p).convert("RGB")) for p in paths]
 

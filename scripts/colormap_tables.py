@@ -1,8 +1,8 @@
-"""Regenerate vizcli/render/colormap_tables.py from matplotlib's published colormaps.
+"""Regenerate vizcli/draw/colormap_tables.py from matplotlib's published colormaps.
 
 vizcli does not depend on matplotlib: the 256-entry tables are stored as hex strings
 (viridis and inferno are CC0; jet follows matplotlib's segment data). Run:
-``.venv/bin/python scripts/colormap_tables.py > vizcli/render/colormap_tables.py``.
+``.venv/bin/python scripts/colormap_tables.py > vizcli/draw/colormap_tables.py``.
 """
 
 from __future__ import annotations

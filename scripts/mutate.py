@@ -70,8 +70,8 @@ TARGETS: dict[str, tuple[list[str], list[str]]] = {
         [
             "vizcli/kernels.py",
             "vizcli/fmaps.py",
-            "vizcli/render/grids.py",
-            "vizcli/render/colormaps.py",
+            "vizcli/draw/grids.py",
+            "vizcli/draw/colormaps.py",
         ],
         [
             "tests/test_kernels_oracles.py",
@@ -83,7 +83,7 @@ TARGETS: dict[str, tuple[list[str], list[str]]] = {
         ],
     ),
     "cam": (
-        ["vizcli/cam/*", "vizcli/render/overlays.py"],
+        ["vizcli/cam/*", "vizcli/draw/overlays.py"],
         [
             "tests/test_cam.py",
             "tests/test_saliency_oracles.py",
@@ -98,9 +98,9 @@ TARGETS: dict[str, tuple[list[str], list[str]]] = {
         ["tests/test_models.py", "tests/test_timm.py", "tests/test_preprocessing_options.py"],
     ),
     "sinks": (
-        ["vizcli/render/sinks.py", "vizcli/render/files.py"],
+        ["vizcli/output/sinks.py", "vizcli/output/files.py"],
         [
-            "tests/test_render.py",
+            "tests/test_output.py",
             "tests/test_sinks_manifest.py",
             "tests/test_files.py",
             "tests/test_tensorboard_oracles.py",

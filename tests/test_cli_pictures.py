@@ -10,8 +10,8 @@ from PIL import Image
 from tests.conftest import SAMPLES
 from tests.tb import read_events
 from tests.tiny_models import CREATED
+from vizcli.draw.grids import grid_shape
 from vizcli.hooks import has_hooks
-from vizcli.render.grids import grid_shape
 
 CHELSEA = str(SAMPLES / "chelsea.png")
 COFFEE = str(SAMPLES / "coffee.png")

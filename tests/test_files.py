@@ -12,8 +12,8 @@ import threading
 import pytest
 
 from vizcli.errors import UsageError, VizError
-from vizcli.render import files
-from vizcli.render.files import check_writable_target, write_bytes_atomic, write_text_atomic
+from vizcli.output import files
+from vizcli.output.files import check_writable_target, write_bytes_atomic, write_text_atomic
 
 
 def _leftovers(folder):

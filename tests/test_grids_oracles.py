@@ -11,7 +11,7 @@ from PIL import Image
 from torch import nn
 
 from tests import tiny_models
-from vizcli.render import colormaps, grids
+from vizcli.draw import colormaps, grids
 
 
 def test_scaling_modes_by_hand():

@@ -339,8 +339,8 @@ def test_pretrained_cfg_defaults_and_odd_values():
 def test_a_padded_crop_maps_back_onto_the_photo_without_the_padding():
     """border mode pads a wide photo above and below: the map's padded rows lie outside the
     photo, and its rows over the photo land on the photo's rows."""
+    from vizcli.draw.overlays import in_original_frame
     from vizcli.images import Preprocess
-    from vizcli.render.overlays import in_original_frame
 
     preprocess = Preprocess((32, 32), (32, 32), (0.5,) * 3, (0.5,) * 3, crop_mode="border")
     geometry = preprocess.geometry(40, 20)  # resized to 32 x 16, padded 8 rows each side

@@ -12,13 +12,13 @@ from torch import nn
 from tests.conftest import SAMPLES, TINY
 from tests.tiny_models import Shapes, TinyNet
 from vizcli import artifacts
+from vizcli.draw import colormaps, grids
 from vizcli.errors import UsageError
 from vizcli.fmaps import FmapOptions, as_maps, feature_maps
 from vizcli.hist import parameter_histograms
 from vizcli.hooks import has_hooks
 from vizcli.kernels import KernelOptions, kernel_images
 from vizcli.models import resolve_model
-from vizcli.render import colormaps, grids
 from vizcli.stats import layer_health
 
 CHELSEA = SAMPLES / "chelsea.png"

@@ -15,7 +15,7 @@ from PIL import Image
 from tests.tb import read_events
 from vizcli import artifacts
 from vizcli.errors import UsageError
-from vizcli.render.sinks import RunInfo, RunOutputs, safe_name, unfinished_runs
+from vizcli.output.sinks import RunInfo, RunOutputs, safe_name, unfinished_runs
 
 INFO = dict(
     command="fmaps",
@@ -218,7 +218,7 @@ def test_a_run_folder_that_appears_meanwhile_is_kept(tmp_path):
 def test_writer_thread_errors_are_quiet_only_while_a_run_is_open(tmp_path):
     import threading
 
-    from vizcli.render import sinks
+    from vizcli.output import sinks
 
     default = threading.excepthook
     seen = []
@@ -346,7 +346,7 @@ def test_tensorboard_images_are_what_add_image_writes(tmp_path):
 def test_a_failing_close_still_discards_the_run_and_restores_the_thread_hook(tmp_path, monkeypatch):
     import threading
 
-    from vizcli.render.sinks import TensorBoardSink
+    from vizcli.output.sinks import TensorBoardSink
 
     default = threading.excepthook
 

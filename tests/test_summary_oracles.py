@@ -13,9 +13,9 @@ import torch
 
 from tests.conftest import TINY
 from vizcli.models import model_tasks
-from vizcli.render import units
-from vizcli.render.columns import Column
-from vizcli.render.formats import summary_csv, summary_markdown
+from vizcli.report import units
+from vizcli.report.columns import Column
+from vizcli.report.formats import summary_csv, summary_markdown
 from vizcli.summary import summarize
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vizcli import artifacts
+from vizcli.draw import grids
 from vizcli.errors import UsageError
 from vizcli.layout import infer_layout
-from vizcli.render import grids
 
 if TYPE_CHECKING:
     import torch

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from vizcli import artifacts
+from vizcli.draw import grids
 from vizcli.errors import UsageError
-from vizcli.render import grids
 
 if TYPE_CHECKING:
     import torch

@@ -196,8 +196,8 @@ def explain(
 ) -> CamReport:
     """Explain each image's predicted (or given) classes with ``options.method``."""
     from vizcli.cam import metrics as cam_metrics
+    from vizcli.draw import overlays
     from vizcli.images import load_tensor
-    from vizcli.render import overlays
 
     method = get_method(options.method)
     method.seed = options.seed

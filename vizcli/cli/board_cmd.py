@@ -43,7 +43,7 @@ def board(
     _check_host(host)
     from tensorboard import program
 
-    from vizcli.render.sinks import unfinished_runs
+    from vizcli.output.sinks import unfinished_runs
 
     stale = unfinished_runs(logdir)
     where = ["--logdir", str(logdir)]

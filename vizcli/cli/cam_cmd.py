@@ -95,8 +95,8 @@ def cam(
     """Class activation maps (CAM/Grad-CAM family) and gradient saliency over the images."""
     from vizcli.cam import get_method
     from vizcli.cam.explain import CamOptions, explain
+    from vizcli.draw.colormaps import lookup_table
     from vizcli.images import find_images
-    from vizcli.render.colormaps import lookup_table
 
     get_method(method)  # reject a bad name before loading anything
     if frame not in ("original", "input"):
@@ -116,7 +116,7 @@ def cam(
     ):
         report = explain(loaded, paths, options, outputs.write, advance)
         outputs.info.details.update(report.manifest_details(options))
-    from vizcli.render import tables
+    from vizcli.report import tables
 
     if report.layer:
         how = (

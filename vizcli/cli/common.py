@@ -12,7 +12,7 @@ from vizcli.cli import console
 if TYPE_CHECKING:
     from vizcli.cli.groups import ImageOptions
     from vizcli.models import LoadedModel
-    from vizcli.render.sinks import RunOutputs
+    from vizcli.output.sinks import RunOutputs
 
 
 def load_model(
@@ -41,7 +41,7 @@ def open_outputs(
     logdir: Path | None,
     run: str | None,
 ) -> RunOutputs:
-    from vizcli.render.sinks import RunInfo, RunOutputs
+    from vizcli.output.sinks import RunInfo, RunOutputs
 
     info = RunInfo(command, loaded.describe(), loaded.weights.to_dict(), [str(i) for i in inputs])
     return RunOutputs(info, out=out, logdir=logdir, run=run)

@@ -119,7 +119,7 @@ def emit_text(text: str, output: Path | None, force: bool) -> None:
             stream.write(text)
             stream.flush()
         return
-    from vizcli.render.files import write_text_atomic
+    from vizcli.output.files import write_text_atomic
 
     write_text_atomic(output, text, force)
     info(f"wrote {output}")

@@ -46,10 +46,10 @@ def fmaps(
     prep: ImageOptions = NO_IMAGE_OPTIONS,
 ) -> None:
     """Feature maps from one forward pass per image (default: every Conv2d)."""
+    from vizcli.draw.colormaps import lookup_table
     from vizcli.fmaps import FmapOptions, feature_maps
     from vizcli.images import find_images
     from vizcli.layers import default_feature_layers, select_layers
-    from vizcli.render.colormaps import lookup_table
 
     lookup_table(colormap)
     paths = find_images(images)
@@ -68,7 +68,7 @@ def fmaps(
     outputs = common.open_outputs("fmaps", loaded, paths, out, logdir, run)
     with outputs, common.progress(len(paths), "drawing feature maps", quiet) as advance:
         report = feature_maps(loaded, paths, chosen, options, outputs.write, explicit, advance)
-    from vizcli.render.tables import fmaps_renderable
+    from vizcli.report.tables import fmaps_renderable
 
     console.show(fmaps_renderable(report))
     common.report_outputs(outputs)

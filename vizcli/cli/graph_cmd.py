@@ -55,8 +55,8 @@ def graph(
     from vizcli.artifacts import File, Graph
     from vizcli.graph import build_graphs
     from vizcli.models import resolve_model
-    from vizcli.render import graphviz
-    from vizcli.render.formats import to_json
+    from vizcli.output import graphviz
+    from vizcli.report.formats import to_json
     from vizcli.summary import input_specs, make_input
 
     formats = [f for f in dict.fromkeys(f.value for f in format or []) if f != "dot"]

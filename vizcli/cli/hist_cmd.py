@@ -48,13 +48,13 @@ def hist(
     with common.open_outputs("hist", loaded, paths, None, logdir, run) as outputs:
         rows = parameter_histograms(loaded, paths[0] if paths else None, outputs.write)
     if format is ListFormat.json:
-        from vizcli.render.formats import to_json
+        from vizcli.report.formats import to_json
 
         data = {"model": loaded.describe(), "weights": loaded.weights.to_dict(),
                 "parameters": [r.to_dict() for r in rows]}  # fmt: skip
         console.emit_text(to_json(data), None, False)
     else:
-        from vizcli.render.tables import hist_renderable
+        from vizcli.report.tables import hist_renderable
 
         console.show(hist_renderable(rows))
     common.report_outputs(outputs)

@@ -54,9 +54,9 @@ def kernels(
     run: RunOpt = None,
 ) -> None:
     """Draw convolution weights (default: every conv layer)."""
+    from vizcli.draw.colormaps import lookup_table
     from vizcli.kernels import KernelLayer, KernelOptions, kernel_images
     from vizcli.layers import conv_layers, select_layers
-    from vizcli.render.colormaps import lookup_table
 
     lookup_table(colormap)  # reject a bad name before any work
     from vizcli.limits import check_picture
@@ -75,7 +75,7 @@ def kernels(
     with common.open_outputs("kernels", loaded, [], out, logdir, run) as outputs:
         for image in kernel_images(chosen, options, report):
             outputs.write(image)
-    from vizcli.render.tables import kernels_renderable
+    from vizcli.report.tables import kernels_renderable
 
     console.show(kernels_renderable(report))
     common.report_outputs(outputs)

@@ -18,7 +18,7 @@ def layers(
     format: Annotated[ListFormat, typer.Option("--format", "-f")] = ListFormat.table,
 ) -> None:
     """List every layer's qualified name, type, output shape and parameter count."""
-    from vizcli.render.formats import to_json
+    from vizcli.report.formats import to_json
     from vizcli.summary import summarize
 
     result = summarize(model, inputs=input)
@@ -37,6 +37,6 @@ def layers(
         data = [{k: getattr(r, k) for k in keys} for r in rows]
         console.emit_text(to_json(data), None, False)
         return
-    from vizcli.render.tables import layers_renderable
+    from vizcli.report.tables import layers_renderable
 
     console.show(layers_renderable(rows, result.model["name"]))

@@ -43,7 +43,7 @@ def models(
     from dataclasses import asdict
 
     from vizcli.models import list_model_entries
-    from vizcli.render.formats import to_json
+    from vizcli.report.formats import to_json
 
     if source is Source.timm:
         from vizcli.models.timm import list_model_entries as list_timm
@@ -56,6 +56,6 @@ def models(
     if format is ListFormat.json:
         console.emit_text(to_json([asdict(e) for e in entries]), None, False)
         return
-    from vizcli.render.tables import models_renderable
+    from vizcli.report.tables import models_renderable
 
     console.show(models_renderable(entries, source.value))

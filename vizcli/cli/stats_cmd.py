@@ -61,7 +61,7 @@ def stats(
     with outputs, common.progress(len(paths), "layer statistics", quiet) as advance:
         rows = layer_health(loaded, paths, chosen, outputs.write, limits, batch_size, advance)
     if format is ListFormat.json:
-        from vizcli.render.formats import to_json
+        from vizcli.report.formats import to_json
 
         data = {
             "model": loaded.describe(),
@@ -71,7 +71,7 @@ def stats(
         }
         console.emit_text(to_json(data), None, False)
     else:
-        from vizcli.render.tables import stats_renderable
+        from vizcli.report.tables import stats_renderable
 
         console.show(stats_renderable(rows))
     flagged = [r for r in rows if r.flags]

@@ -20,7 +20,7 @@ from vizcli.cli.options import (
     SizeOpt,
     WeightsOpt,
 )
-from vizcli.render.columns import Column, parse_columns
+from vizcli.report.columns import Column, parse_columns
 
 
 class MemoryMode(str, Enum):
@@ -79,7 +79,7 @@ def summary(
     Weights default to none: the model is built on the meta device, so even vit_h_14
     needs no memory for its parameters.
     """
-    from vizcli.render.files import check_writable_target
+    from vizcli.output.files import check_writable_target
     from vizcli.summary import summarize
 
     chosen = parse_columns(columns)
@@ -105,7 +105,7 @@ def summary(
     if format is SummaryFormat.table:
         _print_table(result, depth, chosen, output, force)
         return
-    from vizcli.render import formats
+    from vizcli.report import formats
 
     text = {
         SummaryFormat.json: lambda: formats.to_json(result.to_dict(depth)),
@@ -120,7 +120,7 @@ def _print_table(result, depth, columns, output, force) -> None:  # noqa: ANN001
 
     from rich.console import Console
 
-    from vizcli.render.tables import summary_renderable
+    from vizcli.report.tables import summary_renderable
 
     renderable = summary_renderable(result, depth, columns)
     if output is None:

@@ -8,8 +8,8 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from vizcli.render import units
-from vizcli.render.columns import DEFAULT_COLUMNS, HEADERS, TEXT_COLUMNS, Column, cell
+from vizcli.report import units
+from vizcli.report.columns import DEFAULT_COLUMNS, HEADERS, TEXT_COLUMNS, Column, cell
 
 if TYPE_CHECKING:
     from vizcli.summary import ModelSummary

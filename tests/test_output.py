@@ -11,9 +11,10 @@ from PIL import Image
 
 from tests.tb import read_events
 from vizcli import artifacts
+from vizcli.draw import colormaps, grids
 from vizcli.errors import UsageError
-from vizcli.render import colormaps, fastcrc, grids
-from vizcli.render.sinks import RunInfo, RunOutputs, safe_name
+from vizcli.output import fastcrc
+from vizcli.output.sinks import RunInfo, RunOutputs, safe_name
 
 
 def test_colormap_end_points():

@@ -8,9 +8,9 @@ from rich import box
 from rich.console import Group
 from rich.table import Table
 
-from vizcli.render import units
-from vizcli.render.columns import DEFAULT_COLUMNS, HEADERS, TEXT_COLUMNS, Column, cell
-from vizcli.render.formats import summary_weights_text, totals_rows
+from vizcli.report import units
+from vizcli.report.columns import DEFAULT_COLUMNS, HEADERS, TEXT_COLUMNS, Column, cell
+from vizcli.report.formats import summary_weights_text, totals_rows
 
 if TYPE_CHECKING:
     from vizcli.cam.explain import CamReport

@@ -1,7 +1,7 @@
 """Colormaps as 256-entry lookup tables.
 
 No matplotlib dependency: viridis, inferno and jet are matplotlib's own 256 colours (rounded to
-bytes), stored in :mod:`vizcli.render.colormap_tables` (``scripts/colormap_tables.py`` makes
+bytes), stored in :mod:`vizcli.draw.colormap_tables` (``scripts/colormap_tables.py`` makes
 it); ``gray`` and the diverging blue-white-red ``bwr`` are linear, as matplotlib defines them.
 """
 
@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from vizcli.draw.colormap_tables import TABLES
 from vizcli.errors import UsageError, suggest
-from vizcli.render.colormap_tables import TABLES
 
 if TYPE_CHECKING:
     import torch

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vizcli import artifacts
-from vizcli.render import colormaps
+from vizcli.draw import colormaps
 
 if TYPE_CHECKING:
     import torch

@@ -23,7 +23,7 @@ from typing import Any
 
 from vizcli import artifacts, interrupts
 from vizcli.errors import UsageError, VizError
-from vizcli.render.files import write_bytes_atomic
+from vizcli.output.files import write_bytes_atomic
 
 MANIFEST = "manifest.json"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -113,7 +113,7 @@ class TensorBoardSink(Sink):
 
     def __init__(self, folder: Path) -> None:
         super().__init__(folder)
-        from vizcli.render import fastcrc
+        from vizcli.output import fastcrc
 
         fastcrc.install()
         from torch.utils.tensorboard import SummaryWriter

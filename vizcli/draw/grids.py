@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Literal
 
-from vizcli.render import colormaps
+from vizcli.draw import colormaps
 
 if TYPE_CHECKING:
     import numpy as np

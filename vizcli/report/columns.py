@@ -10,7 +10,7 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 from vizcli.errors import UsageError, suggest
-from vizcli.render import units
+from vizcli.report import units
 
 if TYPE_CHECKING:
     from vizcli.summary import LayerRow

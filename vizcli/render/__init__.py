@@ -1,1 +1,0 @@
-"""Turning computed data into tables, text formats and files. Only this package writes files."""
