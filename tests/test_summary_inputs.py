@@ -207,3 +207,65 @@ def test_parameters_of_layers_that_never_run_go_to_the_nearest_row_above():
     assert result.totals.params == 4 + 112 + 4 + 20 + 20 + 10
     visible = rows[""].own_params + rows["conv"].params + rows["block"].own_params
     assert visible + rows["block.conv"].params == result.totals.params
+
+
+class RecordingAllocator:
+    """Stands in for ``torch.cuda``: records the calls, reports a fixed peak."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, object]] = []
+
+    def synchronize(self, device) -> None:
+        self.calls.append(("synchronize", device))
+
+    def reset_peak_memory_stats(self, device) -> None:
+        self.calls.append(("reset", device))
+
+    def max_memory_allocated(self, device) -> int:
+        self.calls.append(("peak", device))
+        return 12345
+
+
+class FrozenAndUnused(nn.Module):
+    """A frozen stem, a trainable head, and a trainable layer the forward never uses: the
+    backward must take the trainable parameters only and accept the unused one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Linear(4, 4).requires_grad_(False)
+        self.head = nn.Linear(4, 2)
+        self.unused = nn.Linear(4, 4)
+        self.backward_ran = 0
+
+    def _count(self, grad: torch.Tensor) -> None:
+        self.backward_ran += 1
+
+    def forward(self, x):
+        out = self.head(torch.relu(self.stem(x)))
+        if out.requires_grad:
+            out.register_hook(self._count)
+        return out
+
+
+def test_with_an_allocator_the_backward_runs_and_its_peak_is_read():
+    from vizcli.memory import measure_training_memory
+
+    model, allocator = FrozenAndUnused(), RecordingAllocator()
+    x = torch.randn(3, 4)
+    measured = measure_training_memory(model, [x], allocator)
+    cpu = x.device
+    assert measured.peak_bytes == 12345 and model.backward_ran == 1
+    assert allocator.calls == [("synchronize", cpu), ("reset", cpu), ("synchronize", cpu),
+                               ("peak", cpu)]  # fmt: skip
+    assert all(p.grad is None for p in model.parameters())
+    plain = measure_training_memory(model, [x])  # no allocator on the CPU: forward only
+    assert plain.peak_bytes is None and model.backward_ran == 1
+    assert plain.saved_bytes == measured.saved_bytes
+
+
+def test_an_output_that_needs_no_gradient_skips_the_backward():
+    from vizcli.memory import measure_training_memory
+
+    model, allocator = FrozenAndUnused().requires_grad_(False), RecordingAllocator()
+    measured = measure_training_memory(model, [torch.randn(3, 4)], allocator)
+    assert measured.peak_bytes == 12345 and model.backward_ran == 0

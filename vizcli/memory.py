@@ -12,7 +12,7 @@ training flags, parameters, buffers (BatchNorm statistics) and ``.grad``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
@@ -26,9 +26,12 @@ class MemoryMeasurement:
     peak_bytes: int | None  # allocator peak over forward + backward (CUDA), else None
 
 
-def measure_training_memory(model: nn.Module, inputs: list[torch.Tensor]) -> MemoryMeasurement:
-    """One training step's forward with every saved tensor counted; on CUDA its backward too,
-    for the allocator's peak."""
+def measure_training_memory(
+    model: nn.Module, inputs: list[torch.Tensor], allocator: Any = None
+) -> MemoryMeasurement:
+    """One training step's forward with every saved tensor counted; with an ``allocator``
+    (``torch.cuda`` on CUDA: ``synchronize``, ``reset_peak_memory_stats``,
+    ``max_memory_allocated``) its backward too, for the allocator's peak."""
     import torch
 
     from vizcli.hooks import first_tensor, preserved_state
@@ -54,7 +57,8 @@ def measure_training_memory(model: nn.Module, inputs: list[torch.Tensor]) -> Mem
         stack.pop()
 
     device = inputs[0].device
-    cuda = device.type == "cuda"
+    if allocator is None and device.type == "cuda":
+        allocator = torch.cuda
     handles = []
     with preserved_state(model):  # flags, buffers (BatchNorm statistics), grads restored
         for module in model.modules():
@@ -63,19 +67,19 @@ def measure_training_memory(model: nn.Module, inputs: list[torch.Tensor]) -> Mem
                 handles.append(module.register_forward_hook(leave))
         try:
             model.train()
-            if cuda:
-                torch.cuda.synchronize(device)
-                torch.cuda.reset_peak_memory_stats(device)
+            if allocator is not None:
+                allocator.synchronize(device)
+                allocator.reset_peak_memory_stats(device)
             with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
                 output = first_tensor(model(*inputs))
             peak = None
-            if cuda:  # the backward only matters for the allocator's peak
+            if allocator is not None:  # the backward only matters for the allocator's peak
                 if output is not None and output.requires_grad:
                     trainable = [p for p in model.parameters() if p.requires_grad]
                     torch.autograd.grad(output.float().sum(), trainable, allow_unused=True)
                 del output
-                torch.cuda.synchronize(device)
-                peak = torch.cuda.max_memory_allocated(device)
+                allocator.synchronize(device)
+                peak = allocator.max_memory_allocated(device)
         finally:
             for handle in handles:
                 handle.remove()
