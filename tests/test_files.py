@@ -119,8 +119,9 @@ def test_a_name_that_appears_meanwhile_is_never_clobbered(tmp_path, monkeypatch)
         real_link(src, dst)
 
     monkeypatch.setattr(files.os, "link", someone_else_first)
-    with pytest.raises(UsageError, match="a.txt already exists"):
+    with pytest.raises(UsageError, match="a.txt already exists") as error:
         write_text_atomic(path, "mine")
+    assert error.value.hint == "pass --force to replace it"
     assert path.read_text() == "theirs" and _leftovers(tmp_path) == []
 
 
@@ -134,3 +135,45 @@ def test_writing_into_a_pipe_that_fails_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(files.Path, "open", broken)
     with pytest.raises(VizError, match="could not write .*fifo: Broken pipe"):
         write_bytes_atomic(fifo, b"x")
+
+
+def test_nothing_is_replaced_unless_asked(tmp_path):
+    path = tmp_path / "a.bin"
+    path.write_bytes(b"old")
+    with pytest.raises(UsageError, match="already exists"):
+        check_writable_target(path)
+    with pytest.raises(UsageError, match="already exists"):
+        write_bytes_atomic(path, b"new")
+    assert path.read_bytes() == b"old"
+
+
+def test_the_partial_file_is_hidden_beside_the_target(tmp_path, monkeypatch):
+    """Written as ``.NAME.<random>.part`` in the target's own folder (same file system, so the
+    final link is atomic; a leftover is recognisable), never in /tmp."""
+    seen = []
+    real_fsync = os.fsync
+
+    def look(fd):
+        seen.extend(p.name for p in tmp_path.iterdir())
+        real_fsync(fd)
+
+    monkeypatch.setattr(files.os, "fsync", look)
+    write_bytes_atomic(tmp_path / "a.png", b"x")
+    (partial,) = seen
+    assert partial.startswith(".a.png.") and partial.endswith(".part")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]
+
+
+def test_a_folder_without_write_permission_is_refused_up_front(tmp_path, monkeypatch):
+    monkeypatch.setattr(files.os, "access", lambda path, mode: False)  # root may write anywhere
+    with pytest.raises(UsageError) as error:
+        check_writable_target(tmp_path / "a.png")
+    assert str(error.value) == f"folder {tmp_path} is not writable"
+
+
+def test_a_bare_file_name_is_checked_in_the_current_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    check_writable_target(files.Path("a.png"))
+    monkeypatch.setattr(files.os, "access", lambda path, mode: str(path) != ".")
+    with pytest.raises(UsageError, match=r"^folder \. is not writable"):
+        check_writable_target(files.Path("a.png"))

@@ -41,7 +41,7 @@ def check_writable_target(path: Path, force: bool = False) -> None:
         raise UsageError(f"output path {path} is a folder; give a file name")
     if path.exists() and not force:
         raise UsageError(f"{path} already exists", hint="pass --force to replace it")
-    parent = path.parent if str(path.parent) else Path(".")
+    parent = path.parent  # "." for a bare file name
     if not parent.is_dir():
         raise UsageError(f"folder {parent} does not exist")
     if not os.access(parent, os.W_OK):
