@@ -175,7 +175,7 @@ def test_bad_output_roots(tmp_path):
     with pytest.raises(UsageError, match="--out and --logdir are the same folder"):
         RunOutputs(RunInfo(**INFO), out=tmp_path / "d", logdir=tmp_path / "d" / ".." / "d")
     default = RunOutputs(RunInfo(**INFO))
-    assert list(default.roots) == ["tensorboard"] and str(default.roots["tensorboard"]) == "runs"
+    assert list(default.roots) == ["logdir"] and str(default.roots["logdir"]) == "runs"
 
 
 def test_unfinished_runs_are_the_hidden_staging_folders(tmp_path):
@@ -371,6 +371,36 @@ def test_a_staging_folder_removed_by_someone_else_is_not_an_error(tmp_path):
         pytest.raises(RuntimeError, match="boom"),
         RunOutputs(RunInfo(**INFO), out=tmp_path / "png") as outputs,
     ):
-        shutil.rmtree(outputs.staging["png"])
+        shutil.rmtree(outputs.staging["out"])
         raise RuntimeError("boom")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_new_output_format_is_one_registered_class(tmp_path, monkeypatch):
+    """The registry is the only place RunOutputs learns about sinks: a class with a kind, an
+    option and ``write`` gets its own run folder, manifest, files and terminal line."""
+    from vizcli.output import sinks
+
+    class TagList(sinks.Sink):
+        kind, option = "taglist", "tags"
+
+        def write(self, item):
+            self.records.append({"kind": "tag", "tag": item.tag})
+
+        def how_to_view(self):
+            return "cat it"
+
+    monkeypatch.setattr(sinks, "SINKS", dict(sinks.SINKS))
+    sinks.register(TagList)
+    with RunOutputs(RunInfo(**INFO), tags=tmp_path / "t") as outputs:
+        outputs.write(artifacts.Scalar("s", 1.0))
+        outputs.write(artifacts.File("a.dot", b"x"))  # no sink takes files: the first one
+    folder = tmp_path / "t" / "fmaps-net"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["sink"] == "taglist" and (folder / "a.dot").read_bytes() == b"x"
+    assert [r["tag"] for r in manifest["artifacts"][:2]] == ["vizcli/run", "s"]
+    assert outputs.summary_lines() == [f"wrote 2 tags, a.dot to {folder}/ (cat it)"]
+    with pytest.raises(UsageError, match="--logdir and --tags are the same folder"):
+        RunOutputs(RunInfo(**INFO), tags=tmp_path / "x", logdir=tmp_path / "x")
+    with pytest.raises(TypeError, match="no sink takes \\['html'\\]"):
+        RunOutputs(RunInfo(**INFO), html=tmp_path)

@@ -7,18 +7,16 @@ from typing import Annotated
 import typer
 
 from vizcli.cli import common, console
-from vizcli.cli.groups import NO_IMAGE_OPTIONS, ImageOptions, with_group
-from vizcli.cli.options import (
-    DeviceOpt,
-    ImagesArg,
-    ImageWeightsOpt,
-    LogdirOpt,
-    ModelArg,
-    OfflineOpt,
-    OutDirOpt,
-    QuietOpt,
-    RunOpt,
+from vizcli.cli.groups import (
+    NO_IMAGE_OPTIONS,
+    NO_MODEL_OPTIONS,
+    NO_OUTPUT_OPTIONS,
+    ImageOptions,
+    ModelOptions,
+    OutputOptions,
+    with_group,
 )
+from vizcli.cli.options import ImagesArg, ModelArg, QuietOpt
 
 METHOD_HELP = (
     "cam, gradcam, gradcam++, xgradcam, hirescam, layercam, eigencam, scorecam, ablationcam; "
@@ -26,6 +24,8 @@ METHOD_HELP = (
 )
 
 
+@with_group("source", ModelOptions)
+@with_group("output", OutputOptions)
 @with_group("prep", ImageOptions)
 def cam(
     model: ModelArg,
@@ -84,13 +84,9 @@ def cam(
         int, typer.Option(help="Seed of the noise SmoothGrad draws; each image starts from it.")
     ] = 0,
     quiet: QuietOpt = False,
-    weights: ImageWeightsOpt = "auto",
-    device: DeviceOpt = "auto",
-    offline: OfflineOpt = False,
-    out: OutDirOpt = None,
-    logdir: LogdirOpt = None,
-    run: RunOpt = None,
     prep: ImageOptions = NO_IMAGE_OPTIONS,
+    source: ModelOptions = NO_MODEL_OPTIONS,
+    output: OutputOptions = NO_OUTPUT_OPTIONS,
 ) -> None:
     """Class activation maps (CAM/Grad-CAM family) and gradient saliency over the images."""
     from vizcli.cam import get_method
@@ -105,13 +101,13 @@ def cam(
         raise UsageError(f"--frame must be original or input, got {frame!r}")
     lookup_table(colormap)
     paths = find_images(images)
-    loaded = common.load_model(model, weights, device, offline, prep)
+    loaded = common.load_model(model, source, prep)
     loaded.require_single_input("cam")
     options = CamOptions(method, layer, tuple(target or ()), topk, alpha, colormap, batch_size,
                          npy, metrics, sanity, seed, frame, sanity_depth,
                          sanity_images)  # fmt: skip
     with (
-        common.open_outputs("cam", loaded, paths, out, logdir, run) as outputs,
+        common.open_outputs("cam", loaded, paths, output) as outputs,
         common.progress(len(paths), "explaining", quiet) as advance,
     ):
         report = explain(loaded, paths, options, outputs.write, advance)

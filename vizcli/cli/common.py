@@ -10,18 +10,18 @@ from typing import TYPE_CHECKING
 from vizcli.cli import console
 
 if TYPE_CHECKING:
-    from vizcli.cli.groups import ImageOptions
+    from vizcli.cli.groups import ImageOptions, LogdirOptions, ModelOptions
     from vizcli.models import LoadedModel
     from vizcli.output.sinks import RunOutputs
 
 
-def load_model(
-    model: str, weights: str, device: str, offline: bool, image: ImageOptions | None = None
-) -> LoadedModel:
+def load_model(model: str, source: ModelOptions, image: ImageOptions | None = None) -> LoadedModel:
     """Build a real model with the asked-for preprocessing; say loudly if weights are random."""
     from vizcli.models import resolve_model
 
-    loaded = resolve_model(model, weights=weights, device=device, offline=offline)
+    loaded = resolve_model(
+        model, weights=source.weights, device=source.device, offline=source.offline
+    )
     if image is not None:
         image.apply(loaded)
     if loaded.weights.warning:
@@ -34,17 +34,12 @@ def load_model(
 
 
 def open_outputs(
-    command: str,
-    loaded: LoadedModel,
-    inputs: Sequence[Path | str],
-    out: Path | None,
-    logdir: Path | None,
-    run: str | None,
+    command: str, loaded: LoadedModel, inputs: Sequence[Path | str], output: LogdirOptions
 ) -> RunOutputs:
     from vizcli.output.sinks import RunInfo, RunOutputs
 
     info = RunInfo(command, loaded.describe(), loaded.weights.to_dict(), [str(i) for i in inputs])
-    return RunOutputs(info, out=out, logdir=logdir, run=run)
+    return RunOutputs(info, run=output.run, **output.folders())
 
 
 def report_outputs(outputs: RunOutputs) -> None:

@@ -7,22 +7,20 @@ from typing import Annotated
 import typer
 
 from vizcli.cli import common, console
-from vizcli.cli.groups import NO_IMAGE_OPTIONS, ImageOptions, with_group
-from vizcli.cli.options import (
-    DeviceOpt,
-    ImagesArg,
-    ImageWeightsOpt,
-    LayerOpt,
-    LogdirOpt,
-    ModelArg,
-    OfflineOpt,
-    OutDirOpt,
-    QuietOpt,
-    RunOpt,
-    TypeOpt,
+from vizcli.cli.groups import (
+    NO_IMAGE_OPTIONS,
+    NO_MODEL_OPTIONS,
+    NO_OUTPUT_OPTIONS,
+    ImageOptions,
+    ModelOptions,
+    OutputOptions,
+    with_group,
 )
+from vizcli.cli.options import ImagesArg, LayerOpt, ModelArg, QuietOpt, TypeOpt
 
 
+@with_group("source", ModelOptions)
+@with_group("output", OutputOptions)
 @with_group("prep", ImageOptions)
 def fmaps(
     model: ModelArg,
@@ -37,13 +35,9 @@ def fmaps(
         int, typer.Option(min=0, help="Upscale small maps to about this many pixels (0: as is).")
     ] = 0,
     quiet: QuietOpt = False,
-    weights: ImageWeightsOpt = "auto",
-    device: DeviceOpt = "auto",
-    offline: OfflineOpt = False,
-    out: OutDirOpt = None,
-    logdir: LogdirOpt = None,
-    run: RunOpt = None,
     prep: ImageOptions = NO_IMAGE_OPTIONS,
+    source: ModelOptions = NO_MODEL_OPTIONS,
+    output: OutputOptions = NO_OUTPUT_OPTIONS,
 ) -> None:
     """Feature maps from one forward pass per image (default: every Conv2d)."""
     from vizcli.draw.colormaps import lookup_table
@@ -56,7 +50,7 @@ def fmaps(
     from vizcli.limits import check_picture
 
     check_picture("--cell-size", max_channels * max(cell_size, 1) ** 2)
-    loaded = common.load_model(model, weights, device, offline, prep)
+    loaded = common.load_model(model, source, prep)
     loaded.require_single_input("fmaps")
     explicit = bool(layer or type)
     chosen = (
@@ -65,7 +59,7 @@ def fmaps(
         else default_feature_layers(loaded.model)
     )
     options = FmapOptions(max_channels, colormap, cell_size)
-    outputs = common.open_outputs("fmaps", loaded, paths, out, logdir, run)
+    outputs = common.open_outputs("fmaps", loaded, paths, output)
     with outputs, common.progress(len(paths), "drawing feature maps", quiet) as advance:
         report = feature_maps(loaded, paths, chosen, options, outputs.write, explicit, advance)
     from vizcli.report.tables import fmaps_renderable

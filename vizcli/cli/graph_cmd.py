@@ -8,17 +8,14 @@ from typing import Annotated
 import typer
 
 from vizcli.cli import common, console
-from vizcli.cli.options import (
-    DeviceOpt,
-    DtypeOpt,
-    InputOpt,
-    LogdirOpt,
-    ModelArg,
-    OfflineOpt,
-    OutDirOpt,
-    RunOpt,
-    WeightsOpt,
+from vizcli.cli.groups import (
+    NO_MODEL_OPTIONS,
+    NO_OUTPUT_OPTIONS,
+    ModelOptions,
+    OutputOptions,
+    with_group,
 )
+from vizcli.cli.options import DtypeOpt, InputOpt, ModelArg
 
 
 class GraphFormat(str, Enum):
@@ -28,6 +25,8 @@ class GraphFormat(str, Enum):
     json = "json"
 
 
+@with_group("source", ModelOptions, weights="none")
+@with_group("output", OutputOptions)
 def graph(
     model: ModelArg,
     input: InputOpt = None,
@@ -44,12 +43,8 @@ def graph(
     tensorboard: Annotated[
         bool, typer.Option(help="Also trace the model for TensorBoard's graph view.")
     ] = True,
-    weights: WeightsOpt = "none",
-    device: DeviceOpt = "auto",
-    offline: OfflineOpt = False,
-    out: OutDirOpt = None,
-    logdir: LogdirOpt = None,
-    run: RunOpt = None,
+    source: ModelOptions = NO_MODEL_OPTIONS,
+    output: OutputOptions = NO_OUTPUT_OPTIONS,
 ) -> None:
     """Write the computation graph: TensorBoard (add_graph) and graph.dot (+ svg/png/json)."""
     from vizcli.artifacts import File, Graph
@@ -60,16 +55,20 @@ def graph(
     from vizcli.summary import input_specs, make_input
 
     formats = [f for f in dict.fromkeys(f.value for f in format or []) if f != "dot"]
-    loaded = resolve_model(model, weights=weights, device=device, offline=offline)
+    loaded = resolve_model(
+        model, weights=source.weights, device=source.device, offline=source.offline
+    )
     specs = input_specs(input, dtype, loaded.default_input_shapes)
     tensors = [make_input(spec, loaded.device) for spec in specs]
-    to_tensorboard = tensorboard and (logdir is not None or out is None)  # a TensorBoard sink?
+    to_tensorboard = tensorboard and (
+        output.logdir is not None or output.out is None
+    )  # a TensorBoard sink?
     result = build_graphs(loaded.model, tensors, depth, loaded.name, to_tensorboard)
     graph_ = result.module_graph
     dot_text = graph_.to_dot()
     missing_dot = [f for f in formats if f in ("svg", "png")] if not graphviz.available() else []
     inputs = [",".join(map(str, s.shape)) for s in specs]
-    with common.open_outputs("graph", loaded, inputs, out, logdir, run) as outputs:
+    with common.open_outputs("graph", loaded, inputs, output) as outputs:
         if result.tensorboard is not None:
             outputs.write(Graph(result.tensorboard))
         outputs.write(File("graph.dot", dot_text.encode()))

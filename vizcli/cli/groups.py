@@ -2,7 +2,8 @@
 
 ``@with_group("image", ImageOptions)`` adds the dataclass's fields to a command's
 signature (Typer reads ``__signature__``) and hands the command one ``ImageOptions``
-object instead of six arguments.
+object instead of six arguments. ``with_group("source", ModelOptions, weights="none")``
+changes a default for one command.
 """
 
 from __future__ import annotations
@@ -12,11 +13,17 @@ import functools
 import inspect
 import typing
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 
 from vizcli.errors import UsageError
+
+WEIGHTS_HELP = (
+    "none (random init), auto (pretrained if cached or downloadable, else random with a "
+    "warning), DEFAULT, a weights name such as IMAGENET1K_V2, or a checkpoint file."
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -98,12 +105,69 @@ def parse_numbers(option: str, text: str | None) -> list[float] | None:
 NO_IMAGE_OPTIONS = ImageOptions()
 
 
-def with_group(name: str, group: type) -> Callable[[F], F]:
-    """Add ``group``'s fields as options of the decorated command, passed as ``name``."""
+@dataclasses.dataclass(frozen=True)
+class ModelOptions:
+    """Which weights the model gets, where it runs, and whether the network may be used."""
+
+    weights: Annotated[
+        str, typer.Option("--weights", "-w", help=WEIGHTS_HELP, rich_help_panel="Model")
+    ] = "auto"
+    device: Annotated[
+        str,
+        typer.Option("--device", rich_help_panel="Model",
+                     help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps."),
+    ] = "auto"  # fmt: skip
+    offline: Annotated[
+        bool,
+        typer.Option("--offline", envvar="VIZCLI_OFFLINE", rich_help_panel="Model",
+                     help="Never touch the network; use only the local caches. Also "
+                     "VIZCLI_OFFLINE=1."),
+    ] = False  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class LogdirOptions:
+    """A run folder under a TensorBoard log folder."""
+
+    logdir: Annotated[
+        Path | None,
+        typer.Option("--logdir", file_okay=False, show_default=False, rich_help_panel="Output",
+                     help="Write TensorBoard event files into a new run folder under this "
+                     "folder. Default when --out is not given: runs/."),
+    ] = None  # fmt: skip
+    run: Annotated[
+        str | None,
+        typer.Option("--run", show_default=False, rich_help_panel="Output",
+                     help="Run folder name (default: COMMAND-MODEL, numbered if taken)."),
+    ] = None  # fmt: skip
+
+    def folders(self) -> dict[str, Path | None]:
+        """Each sink's root by its option name, as ``RunOutputs`` takes them."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "run"}
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputOptions(LogdirOptions):
+    """PNG files and/or TensorBoard event files, each in a new run folder."""
+
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", file_okay=False, show_default=False, rich_help_panel="Output",
+                     help="Write PNG files into a new run folder under this folder."),
+    ] = None  # fmt: skip
+
+
+def with_group(name: str, group: type, **defaults: Any) -> Callable[[F], F]:
+    """Add ``group``'s fields as options of the decorated command, passed as ``name``;
+    ``defaults`` replace the group's own for this command."""
     hints = typing.get_type_hints(group, include_extras=True)
     fields = dataclasses.fields(group)
+    unknown = set(defaults) - {f.name for f in fields}
+    if unknown:
+        raise TypeError(f"{group.__name__} has no {sorted(unknown)}")
+    default = {f.name: defaults.get(f.name, f.default) for f in fields}
     extra = [
-        inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default,
+        inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=default[f.name],
                           annotation=hints[f.name])
         for f in fields
     ]  # fmt: skip
@@ -122,7 +186,7 @@ def with_group(name: str, group: type) -> Callable[[F], F]:
 
         @functools.wraps(command)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            values = {f.name: kwargs.pop(f.name, f.default) for f in fields}
+            values = {f.name: kwargs.pop(f.name, default[f.name]) for f in fields}
             return command(*args, **kwargs, **{name: group(**values)})
 
         parameters = own + extra
@@ -132,3 +196,8 @@ def with_group(name: str, group: type) -> Callable[[F], F]:
         return typing.cast(F, wrapper)
 
     return decorate
+
+
+NO_MODEL_OPTIONS = ModelOptions()  # placeholders in signatures; with_group passes the real ones
+NO_LOGDIR_OPTIONS = LogdirOptions()
+NO_OUTPUT_OPTIONS = OutputOptions()

@@ -8,18 +8,21 @@ from typing import Annotated
 import typer
 
 from vizcli.cli import common, console
-from vizcli.cli.groups import NO_IMAGE_OPTIONS, ImageOptions, with_group
-from vizcli.cli.models_cmd import ListFormat
-from vizcli.cli.options import (
-    DeviceOpt,
-    ImageWeightsOpt,
-    LogdirOpt,
-    ModelArg,
-    OfflineOpt,
-    RunOpt,
+from vizcli.cli.groups import (
+    NO_IMAGE_OPTIONS,
+    NO_LOGDIR_OPTIONS,
+    NO_MODEL_OPTIONS,
+    ImageOptions,
+    LogdirOptions,
+    ModelOptions,
+    with_group,
 )
+from vizcli.cli.models_cmd import ListFormat
+from vizcli.cli.options import ModelArg
 
 
+@with_group("source", ModelOptions)
+@with_group("output", LogdirOptions)
 @with_group("prep", ImageOptions)
 def hist(
     model: ModelArg,
@@ -30,22 +33,19 @@ def hist(
         ),
     ] = None,  # fmt: skip
     format: Annotated[ListFormat, typer.Option("--format", "-f")] = ListFormat.table,
-    weights: ImageWeightsOpt = "auto",
-    device: DeviceOpt = "auto",
-    offline: OfflineOpt = False,
-    logdir: LogdirOpt = None,
-    run: RunOpt = None,
     prep: ImageOptions = NO_IMAGE_OPTIONS,
+    source: ModelOptions = NO_MODEL_OPTIONS,
+    output: LogdirOptions = NO_LOGDIR_OPTIONS,
 ) -> None:
     """Parameter (and gradient) histograms to TensorBoard; statistics in the terminal."""
     from vizcli.hist import parameter_histograms
     from vizcli.images import find_images
 
     paths = find_images([image]) if image is not None else []
-    loaded = common.load_model(model, weights, device, offline, prep)
+    loaded = common.load_model(model, source, prep)
     if paths:
         loaded.require_single_input("hist")
-    with common.open_outputs("hist", loaded, paths, None, logdir, run) as outputs:
+    with common.open_outputs("hist", loaded, paths, output) as outputs:
         rows = parameter_histograms(loaded, paths[0] if paths else None, outputs.write)
     if format is ListFormat.json:
         from vizcli.report.formats import to_json

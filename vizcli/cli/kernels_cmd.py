@@ -8,17 +8,14 @@ from typing import Annotated
 import typer
 
 from vizcli.cli import common, console
-from vizcli.cli.options import (
-    DeviceOpt,
-    ImageWeightsOpt,
-    LayerOpt,
-    LogdirOpt,
-    ModelArg,
-    OfflineOpt,
-    OutDirOpt,
-    RunOpt,
-    TypeOpt,
+from vizcli.cli.groups import (
+    NO_MODEL_OPTIONS,
+    NO_OUTPUT_OPTIONS,
+    ModelOptions,
+    OutputOptions,
+    with_group,
 )
+from vizcli.cli.options import LayerOpt, ModelArg, TypeOpt
 
 
 class KernelMode(str, Enum):
@@ -28,6 +25,8 @@ class KernelMode(str, Enum):
     filters = "filters"
 
 
+@with_group("source", ModelOptions)
+@with_group("output", OutputOptions)
 def kernels(
     model: ModelArg,
     layer: LayerOpt = None,
@@ -46,12 +45,8 @@ def kernels(
         int, typer.Option(min=1, help="Upscale kernels to about this many pixels.")
     ] = 32,
     colormap: Annotated[str, typer.Option(help="Colormap for signed weights.")] = "bwr",
-    weights: ImageWeightsOpt = "auto",
-    device: DeviceOpt = "auto",
-    offline: OfflineOpt = False,
-    out: OutDirOpt = None,
-    logdir: LogdirOpt = None,
-    run: RunOpt = None,
+    source: ModelOptions = NO_MODEL_OPTIONS,
+    output: OutputOptions = NO_OUTPUT_OPTIONS,
 ) -> None:
     """Draw convolution weights (default: every conv layer)."""
     from vizcli.draw.colormaps import lookup_table
@@ -62,7 +57,7 @@ def kernels(
     from vizcli.limits import check_picture
 
     check_picture("--cell-size", max_filters * max(cell_size, 1) ** 2)
-    loaded = common.load_model(model, weights, device, offline)
+    loaded = common.load_model(model, source)
     chosen = (
         select_layers(loaded.model, layer, type) if layer or type else conv_layers(loaded.model)
     )
@@ -72,7 +67,7 @@ def kernels(
         raise UsageError(f"{model} has no convolution layers")
     options = KernelOptions(mode.value, max_filters, cell_size, colormap)  # type: ignore[arg-type]
     report: list[KernelLayer] = []
-    with common.open_outputs("kernels", loaded, [], out, logdir, run) as outputs:
+    with common.open_outputs("kernels", loaded, [], output) as outputs:
         for image in kernel_images(chosen, options, report):
             outputs.write(image)
     from vizcli.report.tables import kernels_renderable

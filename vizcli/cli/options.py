@@ -7,28 +7,11 @@ from typing import Annotated
 
 import typer
 
-WEIGHTS_HELP = (
-    "none (random init), auto (pretrained if cached or downloadable, else random with a "
-    "warning), DEFAULT, a weights name such as IMAGENET1K_V2, or a checkpoint file."
-)
-
 ModelArg = Annotated[
     str,
     typer.Argument(
         help="A torchvision model name (see 'vizcli models'), or module:factory / file.py:factory.",
         show_default=False,
-    ),
-]
-WeightsOpt = Annotated[str, typer.Option("--weights", "-w", help=WEIGHTS_HELP)]
-DeviceOpt = Annotated[
-    str, typer.Option("--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps.")
-]
-OfflineOpt = Annotated[
-    bool,
-    typer.Option(
-        "--offline",
-        envvar="VIZCLI_OFFLINE",
-        help="Never touch the network; use only the torch hub cache. Also VIZCLI_OFFLINE=1.",
     ),
 ]
 InputOpt = Annotated[
@@ -78,23 +61,6 @@ TypeOpt = Annotated[
     typer.Option("--type", "-t", help="Only layers of this class (Conv2d, ReLU...); repeatable.",
                  show_default=False),
 ]  # fmt: skip
-OutDirOpt = Annotated[
-    Path | None,
-    typer.Option("--out", help="Write PNG files into a new run folder under this folder.",
-                 file_okay=False, show_default=False),
-]  # fmt: skip
-LogdirOpt = Annotated[
-    Path | None,
-    typer.Option("--logdir", help="Write TensorBoard event files into a new run folder under "
-                 "this folder. Default when --out is not given: runs/.", file_okay=False,
-                 show_default=False),
-]  # fmt: skip
-RunOpt = Annotated[
-    str | None,
-    typer.Option("--run", help="Run folder name (default: COMMAND-MODEL, numbered if taken).",
-                 show_default=False),
-]  # fmt: skip
-ImageWeightsOpt = Annotated[str, typer.Option("--weights", "-w", help=WEIGHTS_HELP)]
 QuietOpt = Annotated[
     bool, typer.Option("--quiet", "-q", help="No progress bar (none is shown in pipes anyway).")
 ]

@@ -7,22 +7,21 @@ from typing import Annotated
 import typer
 
 from vizcli.cli import common, console
-from vizcli.cli.groups import NO_IMAGE_OPTIONS, ImageOptions, with_group
-from vizcli.cli.models_cmd import ListFormat
-from vizcli.cli.options import (
-    DeviceOpt,
-    ImagesArg,
-    ImageWeightsOpt,
-    LayerOpt,
-    LogdirOpt,
-    ModelArg,
-    OfflineOpt,
-    QuietOpt,
-    RunOpt,
-    TypeOpt,
+from vizcli.cli.groups import (
+    NO_IMAGE_OPTIONS,
+    NO_LOGDIR_OPTIONS,
+    NO_MODEL_OPTIONS,
+    ImageOptions,
+    LogdirOptions,
+    ModelOptions,
+    with_group,
 )
+from vizcli.cli.models_cmd import ListFormat
+from vizcli.cli.options import ImagesArg, LayerOpt, ModelArg, QuietOpt, TypeOpt
 
 
+@with_group("source", ModelOptions)
+@with_group("output", LogdirOptions)
 @with_group("prep", ImageOptions)
 def stats(
     model: ModelArg,
@@ -37,12 +36,9 @@ def stats(
     exploding: Annotated[float, typer.Option(help="Flag output-gradient norms above this.")] = 1e3,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per forward pass.")] = 8,
     quiet: QuietOpt = False,
-    weights: ImageWeightsOpt = "auto",
-    device: DeviceOpt = "auto",
-    offline: OfflineOpt = False,
-    logdir: LogdirOpt = None,
-    run: RunOpt = None,
     prep: ImageOptions = NO_IMAGE_OPTIONS,
+    source: ModelOptions = NO_MODEL_OPTIONS,
+    output: LogdirOptions = NO_LOGDIR_OPTIONS,
 ) -> None:
     """Activation mean/std/min/max, dead units, NaN/Inf and gradient norms per layer."""
     from vizcli.images import find_images
@@ -51,13 +47,13 @@ def stats(
 
     limits = Thresholds(dead, vanishing, exploding)  # bad thresholds fail before any work
     paths = find_images(images)
-    loaded = common.load_model(model, weights, device, offline, prep)
+    loaded = common.load_model(model, source, prep)
     loaded.require_single_input("stats")
     if layer or type:
         chosen = select_layers(loaded.model, layer, type)
     else:
         chosen = {n: m for n, m in named_layers(loaded.model).items() if not any(m.children())}
-    outputs = common.open_outputs("stats", loaded, paths, None, logdir, run)
+    outputs = common.open_outputs("stats", loaded, paths, output)
     with outputs, common.progress(len(paths), "layer statistics", quiet) as advance:
         rows = layer_health(loaded, paths, chosen, outputs.write, limits, batch_size, advance)
     if format is ListFormat.json:

@@ -9,17 +9,8 @@ from typing import Annotated
 import typer
 
 from vizcli.cli import console
-from vizcli.cli.options import (
-    DeviceOpt,
-    DtypeOpt,
-    ForceOpt,
-    InputOpt,
-    ModelArg,
-    OfflineOpt,
-    OutputFileOpt,
-    SizeOpt,
-    WeightsOpt,
-)
+from vizcli.cli.groups import NO_MODEL_OPTIONS, ModelOptions, with_group
+from vizcli.cli.options import DtypeOpt, ForceOpt, InputOpt, ModelArg, OutputFileOpt, SizeOpt
 from vizcli.report.columns import Column, parse_columns
 
 
@@ -35,6 +26,7 @@ class SummaryFormat(str, Enum):
     markdown = "markdown"
 
 
+@with_group("source", ModelOptions, weights="none")
 def summary(
     model: ModelArg,
     input: InputOpt = None,
@@ -68,11 +60,9 @@ def summary(
             "per layer (and the allocator peak on CUDA).",
         ),
     ] = MemoryMode.estimated,
-    weights: WeightsOpt = "none",
-    device: DeviceOpt = "auto",
-    offline: OfflineOpt = False,
     output: OutputFileOpt = None,
     force: ForceOpt = False,
+    source: ModelOptions = NO_MODEL_OPTIONS,
 ) -> None:
     """Per-layer output shapes, parameters, mult-adds and memory, with exact totals.
 
@@ -91,9 +81,9 @@ def summary(
         model,
         inputs=input,
         dtypes=dtype,
-        weights=weights,
-        device=device,
-        offline=offline,
+        weights=source.weights,
+        device=source.device,
+        offline=source.offline,
         image=image,
         size=size,
         memory=memory.value,

@@ -1,5 +1,9 @@
 """Output sinks: PNG files and TensorBoard event files behind one small interface.
 
+A sink is one class: its ``kind`` (the manifest's name), the ``option`` that names its output
+folder (``--out``, ``--logdir``), and ``write``. ``@register`` puts it in :data:`SINKS`, where
+:class:`RunOutputs` finds it; a new format needs no other change here.
+
 Each invocation writes into a fresh run folder (``<dir>/<command>-<model>``, numbered if taken)
 that is built under a hidden temporary name and renamed into place only when the run succeeds:
 an error or Ctrl-C leaves nothing behind, and nothing that existed is ever overwritten. Every
@@ -19,7 +23,7 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from vizcli import artifacts, interrupts
 from vizcli.errors import UsageError, VizError
@@ -61,6 +65,10 @@ class RunInfo:
 class Sink(ABC):
     """Receives artifacts; ``records`` lists what it wrote, for the manifest."""
 
+    kind: ClassVar[str]  # "png", "tensorboard": the manifest's "sink"
+    option: ClassVar[str]  # the RunOutputs keyword (and CLI option) naming its root folder
+    takes_files: ClassVar[bool] = False  # finished files (DOT, SVG) go to the first that does
+
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.records: list[dict[str, Any]] = []
@@ -77,11 +85,26 @@ class Sink(ABC):
     def close(self) -> None:  # noqa: B027 - optional for sinks with nothing to flush
         pass
 
+    def how_to_view(self) -> str | None:
+        """A hint for the terminal after the run, if looking needs more than opening files."""
+        return None
 
+
+SINKS: dict[str, type[Sink]] = {}  # option -> sink class, in the order runs fill them
+
+
+def register(sink: type[Sink]) -> type[Sink]:
+    SINKS[sink.option] = sink
+    return sink
+
+
+@register
 class PngSink(Sink):
     """One PNG per image artifact, named from its tag (and step when there are several)."""
 
     kind = "png"
+    option = "out"
+    takes_files = True
 
     def __init__(self, folder: Path) -> None:
         super().__init__(folder)
@@ -106,10 +129,12 @@ class PngSink(Sink):
         )  # fmt: skip
 
 
+@register
 class TensorBoardSink(Sink):
     """torch.utils.tensorboard's SummaryWriter, with a C CRC32C when one is installed."""
 
     kind = "tensorboard"
+    option = "logdir"
 
     def __init__(self, folder: Path) -> None:
         super().__init__(folder)
@@ -152,6 +177,9 @@ class TensorBoardSink(Sink):
     def close(self) -> None:
         self.writer.close()
 
+    def how_to_view(self) -> str:
+        return f"TensorBoard: tensorboard --logdir {self.folder.parent}"
+
 
 class RunOutputs:
     """Fan artifacts out to the sinks of one run; commit or discard the run folders.
@@ -162,23 +190,16 @@ class RunOutputs:
     that are still empty.
     """
 
-    def __init__(
-        self,
-        info: RunInfo,
-        out: Path | None = None,
-        logdir: Path | None = None,
-        run: str | None = None,
-    ) -> None:
-        if out is None and logdir is None:
-            logdir = Path("runs")  # SummaryWriter's convention
-        if out is not None and logdir is not None and _same_folder(out, logdir):
-            raise UsageError(
-                f"--out and --logdir are the same folder ({out}): PNG and TensorBoard runs "
-                "need folders of their own",
-                hint=f"for example --out {out}/png --logdir {out}/runs",
-            )
+    def __init__(self, info: RunInfo, run: str | None = None, **folders: Path | None) -> None:
+        """``folders``: each sink's root by its option (``out=``, ``logdir=``); none given:
+        TensorBoard under ``runs/``, SummaryWriter's convention."""
+        unknown = set(folders) - set(SINKS)
+        if unknown:
+            raise TypeError(f"no sink takes {sorted(unknown)}; known: {sorted(SINKS)}")
+        chosen = {option: Path(folders[option]) for option in SINKS if folders.get(option)}
+        self.roots = chosen or {"logdir": Path("runs")}
+        _check_distinct(self.roots)
         self.info = info
-        self.roots = {kind: root for kind, root in (("png", out), ("tensorboard", logdir)) if root}
         for root in self.roots.values():
             _check_output_root(root)
         self.base = safe_name(run or f"{info.command}-{info.model.get('name', 'model')}", 80)
@@ -195,8 +216,8 @@ class RunOutputs:
             for root in self.roots.values():
                 self.created_roots += _make_folders(root)
             self._reserve()
-            for kind, staging in self.staging.items():
-                self.sinks.append(PngSink(staging) if kind == "png" else TensorBoardSink(staging))
+            for option, staging in self.staging.items():
+                self.sinks.append(SINKS[option](staging))
         except BaseException:
             self._discard()
             raise
@@ -208,7 +229,7 @@ class RunOutputs:
         for counter in range(1, 10_000):
             name = self.base if counter == 1 else f"{self.base}-{counter}"
             claimed: dict[str, Path] = {}
-            for kind, root in self.roots.items():
+            for option, root in self.roots.items():
                 staging = root / f".{name}.partial"
                 try:
                     staging.mkdir()
@@ -217,20 +238,21 @@ class RunOutputs:
                 except OSError as exc:
                     _remove_all(claimed.values())
                     raise VizError(f"cannot create {root}/: {exc.strerror or exc}") from exc
-                claimed[kind] = staging
+                claimed[option] = staging
                 if (root / name).exists():  # a finished run holds the name
                     break
             else:
                 self.name, self.staging = name, claimed
-                self.finals = {kind: root / name for kind, root in self.roots.items()}
+                self.finals = {option: root / name for option, root in self.roots.items()}
                 return
             _remove_all(claimed.values())
         raise VizError(f"no free run name for {self.base} in " + ", ".join(map(str, self.roots)))
 
     def write(self, item: artifacts.Artifact) -> None:
         interrupts.check()  # stop at the next artifact if a signal's exception was lost
-        if isinstance(item, artifacts.File):  # files go once, to the PNG folder if there is one
-            self.sinks[0].write_file(item)
+        if isinstance(item, artifacts.File):  # files go once: the PNG folder if there is one
+            target = next((s for s in self.sinks if s.takes_files), self.sinks[0])
+            target.write_file(item)
             return
         for sink in self.sinks:
             sink.write(item)
@@ -245,7 +267,7 @@ class RunOutputs:
                 sink.close()
                 _write_manifest(sink, self.info, time.time() - self.started)
             for sink in self.sinks:
-                final = self.finals[sink.kind]  # type: ignore[attr-defined]
+                final = self.finals[sink.option]
                 if final.exists():
                     raise UsageError(f"{final} appeared while this run was writing; kept it")
                 sink.folder.rename(final)
@@ -281,9 +303,8 @@ class RunOutputs:
             parts = [f"{n} {kind}{'s' if n > 1 else ''}" for kind, n in counts.items()
                      if kind not in ("file", "text")] + files  # fmt: skip
             where = f"wrote {', '.join(parts) or 'nothing'} to {sink.folder}/"
-            if isinstance(sink, TensorBoardSink):
-                where += f" (TensorBoard: tensorboard --logdir {sink.folder.parent})"
-            lines.append(where)
+            hint = sink.how_to_view()
+            lines.append(f"{where} ({hint})" if hint else where)
         return lines
 
 
@@ -292,8 +313,20 @@ def unfinished_runs(root: Path) -> list[Path]:
     return sorted(p for p in root.glob(".*.partial") if p.is_dir())
 
 
-def _same_folder(a: Path, b: Path) -> bool:
-    return os.path.abspath(a.expanduser()) == os.path.abspath(b.expanduser())
+def _check_distinct(roots: dict[str, Path]) -> None:
+    """Two sinks never share a root: their run folders would collide."""
+    seen: dict[str, str] = {}
+    for option, root in roots.items():
+        key = os.path.abspath(root.expanduser())
+        if key in seen:
+            first = seen[key]
+            raise UsageError(
+                f"--{first} and --{option} are the same folder ({root}): "
+                f"{SINKS[first].kind} and {SINKS[option].kind} runs need folders of their own",
+                hint=f"for example --{first} {root}/{SINKS[first].kind} "
+                f"--{option} {root}/{SINKS[option].kind}",
+            )
+        seen[key] = option
 
 
 def _make_folders(root: Path) -> list[Path]:
@@ -352,7 +385,7 @@ def _write_manifest(sink: Sink, info: RunInfo, seconds: float) -> None:
         "model": info.model,
         "weights": info.weights,
         "inputs": info.inputs,
-        "sink": sink.kind,  # type: ignore[attr-defined]
+        "sink": sink.kind,
         "seconds": round(seconds, 3),
         **info.details,
         "artifacts": sink.records,
