@@ -269,3 +269,48 @@ def test_an_output_that_needs_no_gradient_skips_the_backward():
     model, allocator = FrozenAndUnused().requires_grad_(False), RecordingAllocator()
     measured = measure_training_memory(model, [torch.randn(3, 4)], allocator)
     assert measured.peak_bytes == 12345 and model.backward_ran == 0
+
+
+def test_rows_record_shapes_kernels_and_byte_counts():
+    """conv 3->4 3x3, BatchNorm, ReLU on 2x3x8x8: every figure of each row on paper."""
+    result = summarize(f"{TINY}:ConvBnRelu", inputs=["2,3,8,8"])
+    rows = {r.name: r for r in result.layers}
+    assert rows["conv"].input_shape == [2, 3, 8, 8] and rows["conv"].kernel_size == [3, 3]
+    assert rows["bn"].kernel_size is None and rows["relu"].output_shape == [2, 4, 8, 8]
+    assert [r.output_bytes for r in result.layers] == [2 * 4 * 8 * 8 * 4] * 4
+    assert rows["conv"].mult_adds == rows["conv"].own_mult_adds == 2 * 4 * 8 * 8 * 3 * 9
+    assert result.totals.mult_adds == rows[""].mult_adds == 13824
+    # BatchNorm buffers: running mean and var (4 floats each) and an int64 batch counter
+    assert result.totals.buffers_bytes == 4 * 4 + 4 * 4 + 8
+    assert result.totals.forward_backward_bytes == 2 * 3 * 2048  # leaves only, twice
+    for row in result.to_dict()["layers"]:  # counts stay integers in the JSON
+        assert all(type(row[k]) is int for k in ("params", "mult_adds", "own_mult_adds"))
+    assert type(result.totals.mult_adds) is int
+
+
+def test_a_model_without_matmuls_or_convolutions_has_no_mult_adds():
+    result = summarize(f"{TINY}:ParamFree", inputs=["1,3,8,8"])
+    assert result.totals.mult_adds == 0 and all(r.mult_adds == 0 for r in result.layers)
+
+
+def test_a_block_called_twice_counts_its_work_once_on_its_first_row():
+    result = summarize(f"{TINY}:PartlyFrozen", inputs=["1,3,8,8"])
+    first, second = [r for r in result.layers if r.name == "block"]
+    per_call = 8 * 8 * 8 * 8 * 9  # 8->8 channels, 3x3, on 8x8
+    assert (first.mult_adds, second.mult_adds) == (2 * per_call, 0)
+
+
+def test_the_allocator_peak_reaches_the_totals(monkeypatch):
+    """On CUDA the peak comes back from the measurement; stood in for here."""
+    from vizcli import memory
+
+    real = memory.measure_training_memory
+
+    def with_peak(model, inputs):
+        measured = real(model, inputs)
+        return memory.MemoryMeasurement(measured.saved_bytes, measured.total_saved_bytes, 4096)
+
+    monkeypatch.setattr(memory, "measure_training_memory", with_peak)
+    result = summarize(f"{TINY}:ConvBnRelu", inputs=["2,3,8,8"], memory="measured", device="cpu")
+    assert result.totals.peak_bytes == 4096 and result.totals.saved_bytes == 5696
+    assert not any("only known on CUDA" in note for note in result.notes)
