@@ -100,6 +100,7 @@ def test_cam_metrics_and_sanity_tables(cli, tmp_path):
         (["--target", "unicorn"], "unknown class 'unicorn'"),
         (["--layer", "fc"], "not an image-like tensor"),
         (["--layer", "layer5"], "did you mean 'layer4'"),
+        (["--layer", "layer4.*"], "--layer 'layer4.*' matches 15 layers (layer4.0, layer4.0.conv1"),
         (["--colormap", "plasma2"], "unknown colormap"),
     ],
 )
@@ -188,3 +189,24 @@ def test_labels_that_do_not_fit_the_model_are_announced(cli, tmp_path):
                  "--size", "32", "--out", str(tmp_path / "o"))  # fmt: skip
     assert result.code == 0, result.stderr
     assert "2 class names for a model with 4 outputs" in result.stderr
+
+
+def test_cam_takes_a_glob_that_names_one_layer(cli, tmp_path):
+    result = cli("cam", "resnet18", CHELSEA, "--size", "64", "--layer", "layer4.?.bn2",
+                 "--weights", "none", "--out", str(tmp_path))  # fmt: skip
+    assert result.code == 2 and "matches 2 layers (layer4.0.bn2, layer4.1.bn2)" in result.stderr
+    result = cli("cam", "resnet18", CHELSEA, "--size", "64", "--layer", "layer3.1.bn*",
+                 "--weights", "none", "--out", str(tmp_path))  # fmt: skip
+    assert result.code == 2, "two BatchNorms in layer3.1"
+    result = cli("cam", "resnet18", CHELSEA, "--size", "64", "--layer", "layer4.1.c*2",
+                 "--weights", "none", "--out", str(tmp_path), "--run", "r")  # fmt: skip
+    assert result.code == 0, result.stderr
+    assert "on layer layer4.1.conv2 (as given)" in result.stderr
+
+
+def test_the_method_help_lists_the_registry():
+    from vizcli.cam import METHODS
+    from vizcli.cli.cam_cmd import METHOD_HELP
+
+    listed = [name.strip(" .") for part in METHOD_HELP.split(";") for name in part.split(",")]
+    assert sorted(listed) == sorted(METHODS)

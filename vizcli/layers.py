@@ -42,6 +42,23 @@ def select_layers(
     return chosen
 
 
+def select_layer(model: nn.Module, pattern: str, option: str = "--layer") -> str:
+    """The one layer ``pattern`` names (a name, or a glob matching exactly one layer)."""
+    chosen = list(select_layers(model, [pattern]))
+    if len(chosen) > 1:
+        shown = ", ".join(chosen[:4]) + (", ..." if len(chosen) > 4 else "")
+        raise UsageError(
+            f"{option} {pattern!r} matches {len(chosen)} layers ({shown}); it takes one here",
+            hint="give one name; see 'vizcli layers MODEL'",
+        )
+    return chosen[0]
+
+
+def leaf_layers(model: nn.Module) -> dict[str, nn.Module]:
+    """Layers without children (convolutions, norms, activations...), in model order."""
+    return {n: m for n, m in named_layers(model).items() if not any(m.children())}
+
+
 def _by_patterns(layers: dict[str, nn.Module], patterns: Sequence[str]) -> dict[str, nn.Module]:
     chosen: dict[str, nn.Module] = {}
     for raw in patterns:

@@ -24,6 +24,7 @@ from vizcli.cam.target import find_target_layer
 from vizcli.errors import UsageError, suggest
 from vizcli.hooks import model_output, preserved_state
 from vizcli.images import unique_labels
+from vizcli.layers import select_layer
 from vizcli.models import LoadedModel
 
 Emit = Callable[[artifacts.Artifact], None]
@@ -105,6 +106,23 @@ class CamReport:
         final = self.sanity[-1]["spearman"]
         return "depends on the model" if final < 0.5 else "insensitive to the model"
 
+    def sanity_message(self) -> tuple[bool, str] | None:
+        """(passed, one line) for the terminal: do the maps depend on the learned weights?"""
+        verdict = self.sanity_verdict()
+        if verdict is None:
+            return None
+        final = self.sanity[-1]["spearman"]
+        if verdict == "depends on the model":
+            return True, (
+                f"sanity: {self.title} maps change when the weights are randomised "
+                f"(rank correlation {final:.2f}): they depend on what the model learned"
+            )
+        return False, (
+            f"sanity: {self.title} maps barely change when the weights are randomised "
+            f"(rank correlation {final:.2f}): they show the input's structure, not what "
+            "this model learned"
+        )
+
     def labels_warning(self, loaded: LoadedModel) -> str | None:
         """One line when the class names at hand do not fit the model's outputs."""
         names, outputs = loaded.categories, self.outputs
@@ -166,12 +184,8 @@ def resolve_targets(texts: Sequence[str], names: list[str]) -> list[int]:
 def choose_layer(model: nn.Module, batch: torch.Tensor, name: str | None) -> tuple[str, bool]:
     """The layer to explain: as given, or found by :func:`vizcli.cam.target.find_target_layer`
     (the last layer whose spatial positions reach the top class; one image, one backward)."""
-    modules = dict(model.named_modules())
     if name:
-        if name not in modules or not name:
-            hint = suggest(name, [n for n in modules if n]) or "see 'vizcli layers MODEL'"
-            raise UsageError(f"unknown layer {name!r}", hint=hint)
-        return name, False
+        return select_layer(model, name), False
     return find_target_layer(model, batch), True
 
 

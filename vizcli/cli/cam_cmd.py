@@ -130,16 +130,8 @@ def cam(
         console.show(tables.cam_metrics_renderable(report))
     if sanity:
         console.show(tables.sanity_renderable(report))
-        final = report.sanity[-1]["spearman"] if report.sanity else 1.0
-        if report.sanity_verdict() == "depends on the model":
-            console.info(
-                f"sanity: {report.title} maps change when the weights are randomised "
-                f"(rank correlation {final:.2f}): they depend on what the model learned"
-            )
-        else:
-            console.warn(
-                f"sanity: {report.title} maps barely change when the weights are "
-                f"randomised (rank correlation {final:.2f}): they show the input's "
-                "structure, not what this model learned"
-            )
+        message = report.sanity_message()
+        if message:
+            passed, line = message
+            (console.info if passed else console.warn)(line)
     common.report_outputs(outputs)

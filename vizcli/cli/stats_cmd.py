@@ -42,7 +42,7 @@ def stats(
 ) -> None:
     """Activation mean/std/min/max, dead units, NaN/Inf and gradient norms per layer."""
     from vizcli.images import find_images
-    from vizcli.layers import named_layers, select_layers
+    from vizcli.layers import leaf_layers, select_layers
     from vizcli.stats import Thresholds, layer_health
 
     limits = Thresholds(dead, vanishing, exploding)  # bad thresholds fail before any work
@@ -52,7 +52,7 @@ def stats(
     if layer or type:
         chosen = select_layers(loaded.model, layer, type)
     else:
-        chosen = {n: m for n, m in named_layers(loaded.model).items() if not any(m.children())}
+        chosen = leaf_layers(loaded.model)
     outputs = common.open_outputs("stats", loaded, paths, output)
     with outputs, common.progress(len(paths), "layer statistics", quiet) as advance:
         rows = layer_health(loaded, paths, chosen, outputs.write, limits, batch_size, advance)
