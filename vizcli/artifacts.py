@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -67,3 +68,4 @@ class Graph:
 
 
 Artifact = Image | Histogram | Scalar | Text | File | Graph
+Emit = Callable[[Artifact], None]  # how computations hand artifacts to the sinks

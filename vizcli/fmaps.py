@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from vizcli.models import LoadedModel
 
-Emit = Callable[[artifacts.Artifact], None]
+Emit = artifacts.Emit
 
 
 @dataclass(frozen=True)

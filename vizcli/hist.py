@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,7 +12,7 @@ from vizcli.tensorstats import RunningStats, top_class_score
 if TYPE_CHECKING:
     from vizcli.models import LoadedModel
 
-Emit = Callable[[artifacts.Artifact], None]
+Emit = artifacts.Emit
 
 
 @dataclass

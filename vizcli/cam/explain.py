@@ -27,7 +27,7 @@ from vizcli.images import unique_labels
 from vizcli.layers import select_layer
 from vizcli.models import LoadedModel
 
-Emit = Callable[[artifacts.Artifact], None]
+Emit = artifacts.Emit
 
 
 @dataclass(frozen=True)

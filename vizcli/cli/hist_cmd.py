@@ -17,8 +17,7 @@ from vizcli.cli.groups import (
     ModelOptions,
     with_group,
 )
-from vizcli.cli.models_cmd import ListFormat
-from vizcli.cli.options import ModelArg
+from vizcli.cli.options import ListFormat, ModelArg
 
 
 @with_group("source", ModelOptions)

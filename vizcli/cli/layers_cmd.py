@@ -7,8 +7,7 @@ from typing import Annotated
 import typer
 
 from vizcli.cli import console
-from vizcli.cli.models_cmd import ListFormat
-from vizcli.cli.options import InputOpt, ModelArg, TypeOpt
+from vizcli.cli.options import InputOpt, ListFormat, ModelArg, TypeOpt
 
 
 def layers(

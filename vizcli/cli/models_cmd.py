@@ -8,11 +8,7 @@ from typing import Annotated
 import typer
 
 from vizcli.cli import console
-
-
-class ListFormat(str, Enum):
-    table = "table"
-    json = "json"
+from vizcli.cli.options import ListFormat
 
 
 class Task(str, Enum):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -64,3 +65,10 @@ TypeOpt = Annotated[
 QuietOpt = Annotated[
     bool, typer.Option("--quiet", "-q", help="No progress bar (none is shown in pipes anyway).")
 ]
+
+
+class ListFormat(str, Enum):
+    """--format of the commands that print a list: a table, or JSON for scripts."""
+
+    table = "table"
+    json = "json"

@@ -16,8 +16,7 @@ from vizcli.cli.groups import (
     ModelOptions,
     with_group,
 )
-from vizcli.cli.models_cmd import ListFormat
-from vizcli.cli.options import ImagesArg, LayerOpt, ModelArg, QuietOpt, TypeOpt
+from vizcli.cli.options import ImagesArg, LayerOpt, ListFormat, ModelArg, QuietOpt, TypeOpt
 
 
 @with_group("source", ModelOptions)
