@@ -14,7 +14,7 @@ from PIL import Image
 
 from tests.tb import read_events
 from vizcli import artifacts
-from vizcli.errors import UsageError
+from vizcli.errors import UsageError, VizError
 from vizcli.output.sinks import RunInfo, RunOutputs, safe_name, unfinished_runs
 
 INFO = dict(
@@ -404,3 +404,109 @@ def test_a_new_output_format_is_one_registered_class(tmp_path, monkeypatch):
         RunOutputs(RunInfo(**INFO), tags=tmp_path / "x", logdir=tmp_path / "x")
     with pytest.raises(TypeError, match="no sink takes \\['html'\\]"):
         RunOutputs(RunInfo(**INFO), html=tmp_path)
+
+
+def test_the_run_text_in_full():
+    info = RunInfo(**{**INFO, "inputs": ["a.png", "b.png"],
+                      "weights": {"description": "ImageNet", "pretrained": True}})  # fmt: skip
+    assert info.markdown() == (
+        "**command**: `vizcli fmaps net a.png`  \n**model**: net (Net)  \n"
+        "**weights**: ImageNet  \n**inputs**: a.png, b.png"
+    )
+
+
+def test_one_folder_for_two_sinks_says_how_to_split_it(tmp_path):
+    with pytest.raises(UsageError) as error:
+        RunOutputs(RunInfo(**INFO), out=tmp_path / "d", logdir=tmp_path / "d")
+    assert str(error.value) == (
+        f"--out and --logdir are the same folder ({tmp_path / 'd'}): png and tensorboard runs "
+        f"need folders of their own (for example --out {tmp_path / 'd'}/png "
+        f"--logdir {tmp_path / 'd'}/tensorboard)"
+    )
+
+
+def test_when_every_run_name_is_taken_the_error_says_where(tmp_path):
+    for counter in range(1, 10_000):
+        (tmp_path / ("fmaps-net" if counter == 1 else f"fmaps-net-{counter}")).mkdir()
+    with pytest.raises(VizError) as error, RunOutputs(RunInfo(**INFO), out=tmp_path):
+        pass
+    assert str(error.value) == f"no free run name for fmaps-net in {tmp_path}"
+    assert unfinished_runs(tmp_path) == []
+
+
+def test_a_failing_rename_is_one_clear_error_and_leaves_nothing(tmp_path, monkeypatch):
+    import errno
+    from pathlib import Path
+
+    def full(self, target):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "rename", full)
+    with pytest.raises(VizError) as error, RunOutputs(RunInfo(**INFO), out=tmp_path / "o") as o:
+        o.write(artifacts.Image("x", _pixels(2, 2, 0)))
+    assert str(error.value) == "could not finish the run: No space left on device"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failing_manifest_is_one_clear_error(tmp_path, monkeypatch):
+    from vizcli.output import sinks
+
+    real = sinks.write_bytes_atomic
+
+    def refuse_manifest(path, data, force=False):
+        if path.name == "manifest.json":
+            raise OSError(28, "No space left on device")
+        return real(path, data, force)
+
+    monkeypatch.setattr(sinks, "write_bytes_atomic", refuse_manifest)
+    manifest_error = r"^could not write the manifest in .*: \[Errno 28\] No space"
+    with pytest.raises(VizError, match=manifest_error), RunOutputs(RunInfo(**INFO), out=tmp_path):
+        pass
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_manifest_is_indented_and_times_to_the_millisecond(tmp_path, monkeypatch):
+    from vizcli.output import sinks
+
+    clock = iter([100.0, 101.23456, 101.23456])
+    monkeypatch.setattr(sinks.time, "time", lambda: next(clock))
+    with RunOutputs(RunInfo(**INFO), out=tmp_path):
+        pass
+    text = (tmp_path / "fmaps-net" / "manifest.json").read_text()
+    assert text.startswith('{\n  "schema": "vizcli.manifest/1",\n  "command": "fmaps",')
+    assert json.loads(text)["seconds"] == 1.235
+
+
+def test_a_parent_folder_made_meanwhile_by_another_run_is_fine(tmp_path, monkeypatch):
+    """Two runs creating a/b/c at once: the one that loses the race on 'a' goes on to b and c."""
+    from pathlib import Path
+
+    real_mkdir = Path.mkdir
+
+    def race(self, *args, **kwargs):
+        if self == tmp_path / "a" and not self.exists():
+            real_mkdir(self)  # the other run was first
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", race)
+    with RunOutputs(RunInfo(**INFO), out=tmp_path / "a" / "b" / "c") as outputs:
+        pass
+    assert outputs.created_roots == [tmp_path / "a" / "b", tmp_path / "a" / "b" / "c"]
+    assert (tmp_path / "a" / "b" / "c" / "fmaps-net" / "manifest.json").is_file()
+
+
+def test_a_parent_folder_that_cannot_be_made_is_one_clear_error(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    real_mkdir = Path.mkdir
+
+    def refuse(self, *args, **kwargs):
+        if self.name == "b":
+            raise PermissionError(13, "Permission denied")
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    with pytest.raises(VizError) as error, RunOutputs(RunInfo(**INFO), out=tmp_path / "a" / "b"):
+        pass
+    assert str(error.value) == f"cannot create {tmp_path / 'a' / 'b'}/: Permission denied"
+    assert list(tmp_path.iterdir()) == []

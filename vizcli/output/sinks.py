@@ -246,7 +246,8 @@ class RunOutputs:
                 self.finals = {option: root / name for option, root in self.roots.items()}
                 return
             _remove_all(claimed.values())
-        raise VizError(f"no free run name for {self.base} in " + ", ".join(map(str, self.roots)))
+        roots = ", ".join(map(str, self.roots.values()))
+        raise VizError(f"no free run name for {self.base} in {roots}")
 
     def write(self, item: artifacts.Artifact) -> None:
         interrupts.check()  # stop at the next artifact if a signal's exception was lost
@@ -343,6 +344,9 @@ def _make_folders(root: Path) -> list[Path]:
         except FileExistsError:
             continue
         except OSError as exc:
+            for made in reversed(created):  # leave nothing half-made behind
+                with contextlib.suppress(OSError):
+                    made.rmdir()
             raise VizError(f"cannot create {folder}/: {exc.strerror or exc}") from exc
         created.append(folder)
     return created
