@@ -82,13 +82,21 @@ TARGETS: dict[str, tuple[list[str], list[str]]] = {
             "tests/test_layout.py",
         ],
     ),
-    "cam": (
-        ["vizcli/cam/*", "vizcli/draw/overlays.py"],
+    "cam": (  # the methods and metrics: their numbers against pytorch-grad-cam and captum
+        [
+            "vizcli/cam/base.py",
+            "vizcli/cam/methods.py",
+            "vizcli/cam/saliency.py",
+            "vizcli/cam/metrics.py",
+        ],
+        ["tests/test_cam.py", "tests/test_saliency_oracles.py", "tests/test_metrics_oracles.py"],
+    ),
+    "explain": (  # the command's core: layer choice, targets, pictures, the sanity check
+        ["vizcli/cam/explain.py", "vizcli/cam/target.py", "vizcli/draw/overlays.py"],
         [
             "tests/test_cam.py",
-            "tests/test_saliency_oracles.py",
-            "tests/test_metrics_oracles.py",
             "tests/test_cli_cam.py",
+            "tests/test_layout.py",
             "tests/test_trained.py",
         ],
     ),
