@@ -258,3 +258,139 @@ def test_fx_tensor_constants_do_not_stay_on_the_model():
     graph = module_graph(model, [torch.randn(1, 3)], 2, "scaled")
     assert graph.method == "fx" and [n.type for n in graph.nodes][1:3] == ["mul", "Linear"]
     assert set(vars(model)) == before
+
+
+class Repeated(torch.nn.Module):
+    """A stem, three identical blocks in a Sequential, a functional mean and a head; with
+    ``branchy`` a data-dependent branch that torch.fx cannot trace."""
+
+    class Block(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(4, 4, 1)
+
+        def forward(self, x):
+            return torch.relu(self.conv(x))
+
+    def __init__(self, branchy: bool = False) -> None:
+        super().__init__()
+        self.stem = torch.nn.Conv2d(3, 4, 1)
+        self.blocks = torch.nn.Sequential(self.Block(), self.Block(), self.Block())
+        self.head = torch.nn.Linear(4, 2)
+        self.branchy = branchy
+
+    def forward(self, image):
+        y = self.blocks(self.stem(image))
+        if self.branchy and y.sum() > 0:
+            y = y * 2
+        return self.head(y.mean((2, 3)))
+
+
+STYLE = (
+    'digraph "net" {\n  rankdir=TB;\n'
+    '  node [shape=box, style="rounded,filled", fillcolor="#e8f0fb", fontname="Helvetica", '
+    "fontsize=10];\n"
+    '  edge [color="#555555"];\n'
+)
+
+
+def test_a_small_graph_in_full_as_json_and_dot():
+    graph = module_graph(Repeated(), [torch.randn(1, 3, 5, 5)], 2, "net")
+    module = {"kind": "module", "names": None}
+    assert graph.to_dict() == {
+        "schema": "vizcli.graph/1", "model": "net", "depth": 2, "method": "fx", "note": None,
+        "nodes": [
+            {"id": "n0", "kind": "input", "name": "image", "type": "input",
+             "shape": [1, 3, 5, 5], "params": 0, "names": [], "count": 1},
+            {**module, "id": "n1", "name": "stem", "type": "Conv2d", "shape": [1, 4, 5, 5],
+             "params": 3 * 4 + 4, "names": ["stem"], "count": 1},
+            {**module, "id": "n2", "name": "blocks.0", "type": "Block", "shape": [1, 4, 5, 5],
+             "params": 4 * 4 + 4, "names": ["blocks.0", "blocks.1", "blocks.2"], "count": 3},
+            {"id": "n5", "kind": "function", "name": "mean", "type": "mean", "shape": [1, 4],
+             "params": 0, "names": [], "count": 1},
+            {**module, "id": "n6", "name": "head", "type": "Linear", "shape": [1, 2],
+             "params": 4 * 2 + 2, "names": ["head"], "count": 1},
+            {"id": "n7", "kind": "output", "name": "output", "type": "output", "shape": [1, 2],
+             "params": 0, "names": [], "count": 1},
+        ],
+        "edges": [["n0", "n1"], ["n1", "n2"], ["n2", "n5"], ["n5", "n6"], ["n6", "n7"]],
+    }  # fmt: skip
+    assert graph.to_dot() == STYLE + (
+        '  n0 [label="input image\\n1×3×5×5" shape=ellipse, fillcolor="#ffffff"];\n'
+        '  n1 [label="stem\\nConv2d\\n1×4×5×5"];\n'
+        '  n2 [label="blocks.0 … blocks.2\\n3 × Block\\n1×4×5×5" fillcolor="#d6e4f7", '
+        "penwidth=2];\n"
+        '  n5 [label="mean\\n1×4" shape=ellipse, fillcolor="#f4f4f4", fontsize=9];\n'
+        '  n6 [label="head\\nLinear\\n1×2"];\n'
+        '  n7 [label="output\\n1×2" shape=ellipse, fillcolor="#ffffff"];\n'
+        "  n0 -> n1;\n  n1 -> n2;\n  n2 -> n5;\n  n5 -> n6;\n  n6 -> n7;\n}\n"
+    )
+
+
+def test_execution_order_keeps_the_depth_and_the_shallower_leaves():
+    two = module_graph(Repeated(branchy=True), [torch.randn(1, 3, 5, 5)], 2, "net")
+    assert two.method == "execution order" and two.depth == 2
+    assert [(n.id, n.name, n.params, n.count) for n in two.nodes] == [
+        ("n0", "image", 0, 1), ("n1", "stem", 16, 1), ("n2", "blocks.0", 20, 3),
+        ("n5", "head", 10, 1),
+    ]  # fmt: skip
+    assert two.edges == [("n0", "n1"), ("n1", "n2"), ("n2", "n5")]
+    assert two.to_dot().startswith(STYLE + '  n0 [label="input image\\n1×3×5×5" shape=ellipse')
+    three = module_graph(Repeated(branchy=True), [torch.randn(1, 3, 5, 5)], 3, "net")
+    assert [n.name for n in three.nodes] == [
+        "image", "stem", "blocks.0.conv", "blocks.1.conv", "blocks.2.conv", "head"
+    ]  # fmt: skip
+    assert len(three.edges) == 5  # different parents (blocks.0, blocks.1...): no collapse
+
+
+class DictOfList(torch.nn.Module):
+    def forward(self, x):
+        return {"out": x * 2, "aux": [x, x + 1]}
+
+
+class NestedDict(torch.nn.Module):
+    def forward(self, x):
+        return {"out": x * 3, "more": {"deep": x - 1}}
+
+
+class ListOfDicts(torch.nn.Module):  # a detector's output
+    def forward(self, x):
+        return [{"boxes": x * 4}]
+
+
+@pytest.mark.parametrize(("model", "ops"), [(DictOfList(), {"aten::mul", "aten::add"}),
+                                            (NestedDict(), {"aten::mul", "aten::sub"}),
+                                            (ListOfDicts(), {"aten::mul"})])  # fmt: skip
+def test_outputs_the_tracer_refuses_are_traced_as_tuples(model, ops):
+    graph_def, _ = tensorboard_graph(model, [torch.randn(1, 3)])
+    assert ops <= {n.op for n in graph_def.node}
+
+
+def test_build_graphs_keeps_the_module_graph_when_tensorboard_cannot_trace():
+    from vizcli.graph import build_graphs
+
+    class Branchy(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = torch.nn.Linear(2, 2)
+
+        def forward(self, x):
+            y = self.fc(x)
+            return None if y.sum() < 1e9 else [y]  # no tensor out: nothing to trace
+
+    result = build_graphs(Branchy(), [torch.ones(1, 2)], 2, "branchy")
+    assert result.tensorboard is None and result.module_graph.nodes[1].name == "fc"
+    assert result.tensorboard_error.startswith("cannot trace Branchy for TensorBoard: ")
+    plain = build_graphs(Repeated(), [torch.randn(1, 3, 5, 5)], 1, "net", tensorboard=False)
+    assert plain.tensorboard is None and plain.tensorboard_error is None
+    traced = build_graphs(Repeated(), [torch.randn(1, 3, 5, 5)], 1, "net")
+    assert traced.tensorboard is not None and traced.tensorboard_error is None
+
+
+def test_an_input_the_model_cannot_take_names_every_input():
+    from vizcli.errors import InputSpecError
+    from vizcli.graph import build_graphs
+
+    with pytest.raises(InputSpecError) as error:
+        build_graphs(Repeated(), [torch.randn(1, 2, 5, 5), torch.randn(3)], 1, "net")
+    assert str(error.value).startswith("net cannot run on input 1,2,5,5 and 3: ")

@@ -10,6 +10,7 @@ model (data-dependent control flow), the graph follows the modules' execution or
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
 import operator
 import warnings
@@ -247,7 +248,8 @@ def _execution_order_graph(
     with capture(model, shown, record, tensors_only=False), torch.no_grad():
         model.eval()
         model(*inputs)
-    nodes = [GraphNode("n0", "input", "input", "input", list(inputs[0].shape))]
+    argument = next(iter(inspect.signature(model.forward).parameters), "input")
+    nodes = [GraphNode("n0", "input", argument, "input", list(inputs[0].shape))]
     for layer, shape in order:
         module = shown[layer]
         params = sum(p.numel() for p in module.parameters())
