@@ -330,6 +330,10 @@ def test_a_small_graph_in_full_as_json_and_dot():
 def test_execution_order_keeps_the_depth_and_the_shallower_leaves():
     two = module_graph(Repeated(branchy=True), [torch.randn(1, 3, 5, 5)], 2, "net")
     assert two.method == "execution order" and two.depth == 2
+    assert two.note == (
+        "torch.fx could not trace the model (symbolically traced variables cannot be used as "
+        "inputs to control flow); edges follow execution order"
+    )
     assert [(n.id, n.name, n.params, n.count) for n in two.nodes] == [
         ("n0", "image", 0, 1), ("n1", "stem", 16, 1), ("n2", "blocks.0", 20, 3),
         ("n5", "head", 10, 1),
@@ -394,3 +398,38 @@ def test_an_input_the_model_cannot_take_names_every_input():
     with pytest.raises(InputSpecError) as error:
         build_graphs(Repeated(), [torch.randn(1, 2, 5, 5), torch.randn(3)], 1, "net")
     assert str(error.value).startswith("net cannot run on input 1,2,5,5 and 3: ")
+
+
+class Pair(torch.nn.Module):
+    def forward(self, x):
+        return x * 2, x + 1
+
+
+class Indexing(torch.nn.Module):
+    """A submodule returning a tuple (indexing it is not a node), an in-place add, a slice of a
+    tensor (a node) and a size() (not data)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(3, 3)
+        self.pair = Pair()
+
+    def forward(self, x):
+        a, b = self.pair(self.fc(x))
+        a += b
+        return a[:, :2].view(a.size(0), -1)
+
+
+def test_tuples_in_place_ops_slices_and_sizes():
+    graph = module_graph(Indexing(), [torch.randn(1, 3)], 1, "idx")
+    assert [(n.id, n.kind, n.type, n.shape) for n in graph.nodes] == [
+        ("n0", "input", "input", [1, 3]), ("n1", "module", "Linear", [1, 3]),
+        ("n2", "module", "Pair", None), ("n3", "function", "add", [1, 3]),
+        ("n4", "function", "slice", [1, 2]), ("n5", "function", "view", [1, 2]),
+        ("n6", "output", "output", [1, 2]),
+    ]  # fmt: skip
+    assert graph.edges == [(f"n{i}", f"n{i + 1}") for i in range(6)]
+    assert graph.nodes[2].label() == "pair\nPair"  # no shape for a tuple
+    inner = module_graph(Indexing(), [torch.randn(1, 3)], 2, "idx")  # Pair's own ops
+    assert [n.type for n in inner.nodes][2:5] == ["mul", "add", "add"]
+    assert ("n1", "n2") in inner.edges and ("n1", "n3") in inner.edges  # fc feeds both
