@@ -314,3 +314,16 @@ def test_the_allocator_peak_reaches_the_totals(monkeypatch):
     result = summarize(f"{TINY}:ConvBnRelu", inputs=["2,3,8,8"], memory="measured", device="cpu")
     assert result.totals.peak_bytes == 4096 and result.totals.saved_bytes == 5696
     assert not any("only known on CUDA" in note for note in result.notes)
+
+
+def test_a_layer_that_returns_nothing_adds_no_output_bytes():
+    result = summarize(f"{TINY}:WithRecorder", inputs=["2,3,8,8"])
+    rows = {r.name: r for r in result.layers}
+    assert rows["recorder"].output_bytes == 0
+    assert result.totals.forward_backward_bytes == 2 * rows["conv"].output_bytes == 2 * 2048
+
+
+def test_an_unknown_memory_mode_is_named_in_the_message():
+    with pytest.raises(InputSpecError) as info:
+        summarize(f"{TINY}:ConvBnRelu", inputs=["1,3,8,8"], memory="x")
+    assert str(info.value) == "--memory must be estimated or measured, got 'x'"

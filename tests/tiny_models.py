@@ -283,6 +283,31 @@ class NeverRuns(nn.Module):
         return self.block(self.conv(x) * self.gate)
 
 
+class Recorder(nn.Module):
+    """A leaf that returns nothing: it keeps the largest value it has seen."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("largest", torch.zeros(()))
+
+    def forward(self, x: torch.Tensor) -> None:
+        self.largest = torch.maximum(self.largest, x.detach().max())
+
+
+class WithRecorder(nn.Module):
+    """conv 3->4 3x3 whose output a ``Recorder`` looks at on the way."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.recorder = Recorder()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        self.recorder(y)
+        return y
+
+
 def loaded(model: nn.Module, size: int = 8):
     """``model`` wrapped as vizcli's LoadedModel: random weights on the CPU, a plain
     ``size`` x ``size`` squash preprocessing (mean 0.5, std 0.5), as the core functions take it."""

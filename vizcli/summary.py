@@ -440,7 +440,7 @@ def _totals(
         params=total,
         trainable_params=trainable,
         non_trainable_params=total - trainable,
-        mult_adds=flops.get("", sum(flops.values())) // 2 if flops else 0,
+        mult_adds=flops.get("", 0) // 2,  # the root row counts the whole pass
         input_bytes=input_bytes,
         forward_backward_bytes=2 * sum(r.output_bytes for r in rows if r.is_leaf),
         params_bytes=sum(p.numel() * p.element_size() for p in params),
