@@ -11,13 +11,13 @@ import pytest
 import torch
 from torch import nn
 
+from tests.checks import has_hooks
 from tests.conftest import shared
 from vizcli.cam import METHODS, LayerProbe, get_method
 from vizcli.cam.base import normalize_maps, upsample
 from vizcli.cam.explain import choose_layer, resolve_targets
 from vizcli.cam.metrics import cascading_randomization, faithfulness, spearman
 from vizcli.errors import UsageError
-from vizcli.hooks import has_hooks
 
 SHARED = ["gradcam", "gradcam++", "xgradcam", "hirescam", "layercam", "eigencam"]
 

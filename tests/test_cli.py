@@ -139,3 +139,35 @@ def test_debug_shows_the_traceback():
     plain = run_subprocess("summary", "resnet19")
     assert plain.code == 2 and "Traceback" not in plain.stderr
     assert plain.stderr.strip().count("\n") == 0
+
+
+def test_the_gc_pauses_for_start_up_only(cli, monkeypatch, tmp_path):
+    """Off while torch is imported and the model built, on (start-up frozen) after; the
+    library's own resolve_model never touches it."""
+    import gc
+
+    from vizcli.cli import common
+    from vizcli.models import resolve_model
+
+    seen = []
+    real_load = common.load_model
+
+    def spy(*args, **kwargs):
+        seen.append(gc.isenabled())
+        loaded = real_load(*args, **kwargs)
+        seen.append((gc.isenabled(), gc.get_freeze_count()))
+        return loaded
+
+    monkeypatch.setattr(common, "load_model", spy)
+    gc.unfreeze()
+    result = cli("kernels", f"{TINY}:tiny_net", "--out", str(tmp_path))
+    assert result.code == 0, result.stderr
+    assert seen[0] is False and seen[1][0] is True and seen[1][1] > 0
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        resolve_model(f"{TINY}:tiny_net")
+        assert not gc.isenabled()  # a library call leaves the caller's GC as it was
+    finally:
+        gc.enable()
+        gc.unfreeze()

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.checks import has_hooks
 from tests.conftest import SAMPLES
 from tests.tb import read_events
 from tests.tiny_models import CREATED
-from vizcli.hooks import has_hooks
 
 CHELSEA = str(SAMPLES / "chelsea.png")
 CAMERA = str(SAMPLES / "camera.png")

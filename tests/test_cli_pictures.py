@@ -7,11 +7,10 @@ import json
 import pytest
 from PIL import Image
 
+from tests.checks import grid_shape, has_hooks
 from tests.conftest import SAMPLES
 from tests.tb import read_events
 from tests.tiny_models import CREATED
-from vizcli.draw.grids import grid_shape
-from vizcli.hooks import has_hooks
 
 CHELSEA = str(SAMPLES / "chelsea.png")
 COFFEE = str(SAMPLES / "coffee.png")
@@ -102,6 +101,13 @@ def test_layers_listing(cli):
         "is_leaf": True,
     }
     assert "layer4.1.conv2" in cli("layers", "resnet18").stdout
+    # --type reads as in every command: any case, comma lists, and base classes take subclasses
+    both = json.loads(
+        cli("layers", "resnet18", "--type", "conv2d,batchnorm2d", "-f", "json").stdout
+    )
+    assert len(both) == 40 and {r["type"] for r in both} == {"Conv2d", "BatchNorm2d"}
+    based = json.loads(cli("layers", "resnet18", "--type", "_ConvNd", "-f", "json").stdout)
+    assert [r["name"] for r in based] == [r["name"] for r in rows]
 
 
 @pytest.mark.parametrize(

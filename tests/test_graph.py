@@ -10,12 +10,12 @@ import subprocess
 import pytest
 import torch
 
+from tests.checks import has_hooks
 from tests.conftest import shared
 from tests.modelzoo import build_small, classification_and_segmentation
 from tests.tb import read_events
 from tests.tiny_models import CREATED
 from vizcli.graph import GraphTraceError, module_graph, tensorboard_graph
-from vizcli.hooks import has_hooks
 from vizcli.models import resolve_model
 
 HAVE_DOT = shutil.which("dot") is not None

@@ -11,6 +11,7 @@ from PIL import Image
 from torch import nn
 
 from tests import tiny_models
+from tests.checks import grid_shape
 from vizcli.draw import colormaps, grids
 
 
@@ -67,7 +68,7 @@ def test_tiles_follow_make_grids_layout_and_padding():
     cells = torch.zeros(5, 3, 2, 2)
     cells[:, 0] = torch.arange(5.0).view(5, 1, 1) / 4  # red channel: the cell's index / 4
     image = grids.tile(cells, padding=1, pad_value=0.5)
-    assert image.shape == (*grids.grid_shape(5, 2, 2, padding=1), 3) == (7, 10, 3)
+    assert image.shape == (*grid_shape(5, 2, 2, padding=1), 3) == (7, 10, 3)
     for index in range(5):
         row, col = divmod(index, 3)  # ceil(sqrt(5)) = 3 columns
         top, left = 1 + row * 3, 1 + col * 3
@@ -78,9 +79,7 @@ def test_tiles_follow_make_grids_layout_and_padding():
     grey_pad = grids.map_grid(torch.randn(4, 3, 3), "bwr")
     white_pad = grids.map_grid(torch.randn(4, 3, 3), "viridis")
     assert tuple(grey_pad[0, 0]) == (89, 89, 89) and tuple(white_pad[0, 0]) == (255, 255, 255)
-    assert grids.map_grid(torch.randn(4, 3, 3), cell_size=12).shape[:2] == grids.grid_shape(
-        4, 12, 12
-    )
+    assert grids.map_grid(torch.randn(4, 3, 3), cell_size=12).shape[:2] == grid_shape(4, 12, 12)
 
 
 class _Mixed(nn.Module):
@@ -119,7 +118,7 @@ def test_feature_maps_choices(tmp_path):
         _loaded(model), [path], layers, FmapOptions(max_channels=9), emitted.append, strict=False
     )
     assert [(r.name, r.channels_shown, r.grid, r.note) for r in report] == [
-        ("conv", 9, grids.grid_shape(9, 8, 8), ""),
+        ("conv", 9, grid_shape(9, 8, 8), ""),
         ("row", 0, None, "not image-like; skipped"),
         ("head", 0, None, "not image-like; skipped"),
     ]
@@ -163,9 +162,9 @@ def test_scaling_edges():
     assert beyond.tolist() == [[[0.0, 1.0]]]  # clipped at both ends
     rgb = colormaps.apply(torch.tensor([[[-1.0]]]), "gray")
     assert rgb.flatten().tolist() == [0.0, 0.0, 0.0]  # below 0: the first colour
-    assert grids.grid_shape(1, 5, 7) == (5, 7) and grids.grid_shape(2, 5, 7) == (9, 20)
+    assert grid_shape(1, 5, 7) == (5, 7) and grid_shape(2, 5, 7) == (9, 20)
     maps = torch.randn(3, 4, 9)  # non-square maps, upscaled to the cell size on the long side
-    assert grids.map_grid(maps, cell_size=18).shape[:2] == grids.grid_shape(3, 8, 18)
+    assert grids.map_grid(maps, cell_size=18).shape[:2] == grid_shape(3, 8, 18)
     assert grids.map_grid(maps, padding=0).shape[:2] == (8, 18)
     each = grids.map_grid(maps, "gray", padding=0)  # the default scaling: each map its own
     assert np.array_equal(each, grids.map_grid(maps, "gray", "each", padding=0))
@@ -208,10 +207,10 @@ def test_feature_maps_read_each_layout(tmp_path):
     )
     rows = {(r.name, r.image): r for r in report}
     label = report[0].image
-    assert rows[("up", label)].grid == grids.grid_shape(2, 16, 16)  # read as it is (loose)
-    assert rows[("pool", label)].grid == grids.grid_shape(4, 16, 16)  # 2 x 2 maps are drawn
+    assert rows[("up", label)].grid == grid_shape(2, 16, 16)  # read as it is (loose)
+    assert rows[("pool", label)].grid == grid_shape(4, 16, 16)  # 2 x 2 maps are drawn
     assert rows[("last", label)].channels_shown == 16  # channels-last: 16 maps of 8 x 8
-    assert rows[("last", label)].grid == grids.grid_shape(16, 16, 16)
+    assert rows[("last", label)].grid == grid_shape(16, 16, 16)
     windows = rows[("windows", label)]
     assert (windows.channels_shown, windows.grid, windows.shape) == (0, None, [4, 4, 4, 4])
     assert windows.note == "not image-like; skipped"

@@ -6,10 +6,11 @@ import pytest
 import torch
 from torch import nn
 
+from tests.checks import has_hooks
 from tests.conftest import shared
 from tests.tiny_models import TinyNet
 from vizcli.errors import UsageError
-from vizcli.hooks import capture, has_hooks, preserved_state
+from vizcli.hooks import capture, preserved_state
 from vizcli.layers import block_layers, conv_layers, default_feature_layers, select_layers
 
 

@@ -7,11 +7,11 @@ import pytest
 import torch
 from torch import nn
 
+from tests.checks import has_hooks
 from tests.conftest import SAMPLES
 from vizcli.cam import LayerProbe, get_method
 from vizcli.cam.explain import CamOptions, choose_layer, explain
 from vizcli.fmaps import FmapOptions, as_maps, feature_maps
-from vizcli.hooks import has_hooks
 from vizcli.layout import Layout, infer_layout
 
 CHELSEA = SAMPLES / "chelsea.png"

@@ -8,8 +8,9 @@ import pytest
 import torch
 from torch import nn
 
+from tests.checks import has_hooks
 from vizcli.errors import ModelRunError
-from vizcli.hooks import _same_tensor, first_tensor, has_hooks, model_output
+from vizcli.hooks import _same_tensor, first_tensor, model_output
 from vizcli.layout import Layout, infer_layout
 
 SQUARE = (224, 224)

@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
+from tests.checks import grid_shape
 from tests.tb import read_events
 from vizcli import artifacts
 from vizcli.draw import colormaps, grids
@@ -41,7 +42,7 @@ def test_normalize_modes():
 def test_grid_geometry(count, size):
     pixels = grids.map_grid(torch.randn(count, size, size + 1), "gray")
     assert pixels.dtype == np.uint8 and pixels.shape[2] == 3
-    assert pixels.shape[:2] == grids.grid_shape(count, size, size + 1)
+    assert pixels.shape[:2] == grid_shape(count, size, size + 1)
 
 
 def test_gray_grid_pixels_are_the_normalised_values():

@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from tests.checks import has_hooks
 from tests.conftest import SAMPLES, TINY
 from tests.tiny_models import Shapes, TinyNet
 from vizcli import artifacts
@@ -16,7 +17,6 @@ from vizcli.draw import colormaps, grids
 from vizcli.errors import UsageError
 from vizcli.fmaps import FmapOptions, as_maps, feature_maps
 from vizcli.hist import parameter_histograms
-from vizcli.hooks import has_hooks
 from vizcli.kernels import KernelOptions, kernel_images
 from vizcli.models import resolve_model
 from vizcli.stats import layer_health

@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 from PIL import Image
 from torch import nn
 
+from tests.checks import has_hooks
 from tests.conftest import shared
-from vizcli.hooks import capture, has_hooks, intercept, preserved_state
+from vizcli.hooks import capture, intercept, preserved_state
 from vizcli.images import Preprocess
 
 SETTINGS = settings(

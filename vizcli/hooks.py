@@ -145,14 +145,6 @@ def capture(
         yield
 
 
-def has_hooks(model: nn.Module) -> bool:
-    """True if any module still holds a forward, forward-pre or backward hook."""
-    return any(
-        m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or m._backward_pre_hooks
-        for m in model.modules()
-    )
-
-
 @contextlib.contextmanager
 def intercept(
     model: nn.Module, modules: Mapping[str, nn.Module], replace: Callable[[str, Any], Any]

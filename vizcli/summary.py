@@ -175,18 +175,23 @@ def summarize(
     image: str | Path | None = None,
     size: int | None = None,
     memory: str = "estimated",
+    types: Sequence[str] | None = None,
 ) -> ModelSummary:
     """Summarise a model: one forward pass, no parameter memory when weights are ``none``.
 
     ``memory="measured"`` builds the model for real on ``device`` and measures one training
-    step (:mod:`vizcli.memory`) besides the estimate.
+    step (:mod:`vizcli.memory`) besides the estimate. ``types`` keeps only the rows of layers
+    of those classes or their subclasses (``--type`` as every command reads it); the totals
+    stay the whole model's.
     """
+    from vizcli.layers import select_layers
     from vizcli.models import resolve_model
 
     if memory not in ("estimated", "measured"):
         raise InputSpecError(f"--memory must be estimated or measured, got {memory!r}")
     measured = memory == "measured"
     loaded = resolve_model(spec, weights=weights, device=device, offline=offline, meta=not measured)
+    kept = set(select_layers(loaded.model, types=types)) if types else None
     if size is not None:
         loaded.preprocess = loaded.preprocess.with_size(size)
     specs = input_specs(inputs, dtypes, loaded.default_input_shapes)
@@ -215,6 +220,8 @@ def summarize(
     result = _assemble(loaded, specs, *stats, notes)
     if measured:
         _add_measurement(result, loaded, specs, image_tensor)
+    if kept is not None:
+        result.layers = [row for row in result.layers if row.name in kept]
     return result
 
 

@@ -56,13 +56,8 @@ def _root(
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; every failure ends as one line on stderr and a non-zero exit code."""
-    import gc
-
+    from vizcli.cli.startup import gc_paused
     from vizcli.errors import EXIT_RUNTIME, VizError, first_line
-
-    # Importing torch + torchvision creates millions of objects; the cyclic GC rescanning them
-    # costs ~0.5 s per run. It stays off until the model is built (models.resolve_model).
-    gc.disable()
 
     console.route_library_logs()
     args = list(sys.argv[1:] if argv is None else argv)
@@ -70,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     args = [a for a in args if a != "--debug"]
     command = typer.main.get_command(app)
     try:
-        with _terminate_like_ctrl_c():
+        with _terminate_like_ctrl_c(), gc_paused():  # until the model is built
             code = command.main(args=args, prog_name="vizcli", standalone_mode=False)
     except typer.TyperException as exc:  # usage errors from the parser
         ctx = getattr(exc, "ctx", None)

@@ -17,11 +17,13 @@ if TYPE_CHECKING:
 
 def load_model(model: str, source: ModelOptions, image: ImageOptions | None = None) -> LoadedModel:
     """Build a real model with the asked-for preprocessing; say loudly if weights are random."""
+    from vizcli.cli.startup import resume_gc
     from vizcli.models import resolve_model
 
     loaded = resolve_model(
         model, weights=source.weights, device=source.device, offline=source.offline
     )
+    resume_gc()
     if image is not None:
         image.apply(loaded)
     if loaded.weights.warning:

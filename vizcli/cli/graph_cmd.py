@@ -48,6 +48,7 @@ def graph(
 ) -> None:
     """Write the computation graph: TensorBoard (add_graph) and graph.dot (+ svg/png/json)."""
     from vizcli.artifacts import File, Graph
+    from vizcli.cli.startup import resume_gc
     from vizcli.graph import build_graphs
     from vizcli.models import resolve_model
     from vizcli.output import graphviz
@@ -58,6 +59,7 @@ def graph(
     loaded = resolve_model(
         model, weights=source.weights, device=source.device, offline=source.offline
     )
+    resume_gc()
     specs = input_specs(input, dtype, loaded.default_input_shapes)
     tensors = [make_input(spec, loaded.device) for spec in specs]
     to_tensorboard = tensorboard and (

@@ -20,17 +20,8 @@ def layers(
     from vizcli.report.formats import to_json
     from vizcli.summary import summarize
 
-    result = summarize(model, inputs=input)
-    wanted = {t.strip().lower() for raw in type or [] for t in raw.split(",") if t.strip()}
-    rows = [r for r in result.layers if r.name and (not wanted or r.type.lower() in wanted)]
-    if wanted and not rows:
-        from vizcli.errors import UsageError, suggest
-
-        present = sorted({r.type for r in result.layers})
-        raise UsageError(
-            f"no layer of type {', '.join(sorted(wanted))} in {model}",
-            hint=suggest(next(iter(wanted)), present) or "types: " + ", ".join(present[:8]),
-        )
+    result = summarize(model, inputs=input, types=type)
+    rows = [r for r in result.layers if r.name]
     if format is ListFormat.json:
         keys = ("name", "type", "output_shape", "params", "is_leaf")
         data = [{k: getattr(r, k) for k in keys} for r in rows]

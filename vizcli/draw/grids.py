@@ -74,12 +74,3 @@ def map_grid(
     # white padding would vanish into a diverging map's zero colour: use grey there
     pad_value = 0.35 if colormap in colormaps.DIVERGING else 1.0
     return tile(cells, padding=padding, upscale=factor, pad_value=pad_value)
-
-
-def grid_shape(count: int, height: int, width: int, padding: int = 2) -> tuple[int, int]:
-    """(H, W) of the image :func:`tile` makes from ``count`` cells (make_grid's geometry)."""
-    if count == 1:  # make_grid returns a single image unpadded
-        return height, width
-    ncol = min(math.ceil(math.sqrt(count)), count)
-    nrows = math.ceil(count / ncol)
-    return nrows * (height + padding) + padding, ncol * (width + padding) + padding

@@ -55,14 +55,4 @@ def resolve_model(
     else:
         loaded = torchvision.resolve(spec, weights, device, offline, meta)
     loaded.model.eval()
-    _resume_gc()
     return loaded
-
-
-def _resume_gc() -> None:
-    """Re-enable a GC the CLI paused for start-up, freezing the imported objects first."""
-    import gc
-
-    if not gc.isenabled():
-        gc.freeze()  # imported modules live forever: keep them out of every later scan
-        gc.enable()
