@@ -14,9 +14,10 @@ from torch import nn
 from tests.checks import has_hooks
 from tests.conftest import shared
 from vizcli.cam import METHODS, LayerProbe, get_method
-from vizcli.cam.base import normalize_maps, upsample
+from vizcli.cam.base import upsample
 from vizcli.cam.explain import choose_layer, resolve_targets
 from vizcli.cam.metrics import cascading_randomization, faithfulness, spearman
+from vizcli.draw.grids import normalize
 from vizcli.errors import UsageError
 
 SHARED = ["gradcam", "gradcam++", "xgradcam", "hirescam", "layercam", "eigencam"]
@@ -59,7 +60,7 @@ def _theirs(model, layer, method, batch, classes):
 def _ours_like_theirs(maps, size):
     """Their post-processing (min-max, cv2 bilinear resize, min-max) applied to our maps."""
     out = []
-    for m in normalize_maps(maps.float()).numpy():
+    for m in normalize(maps, "each").numpy():
         m = cv2.resize(np.float32(m), size)
         m = m - m.min()
         out.append(m / (1e-7 + m.max()))
@@ -274,7 +275,7 @@ def square_net():
 def test_trained_model_is_localised(square_net, method):
     model, images, boxes = square_net
     maps, _ = get_method(method)(LayerProbe(model, "features"), images, torch.ones(60).long())
-    big = upsample(normalize_maps(maps), (32, 32))
+    big = upsample(normalize(maps, "each"), (32, 32))
     hits = 0
     for heat, (y, x) in zip(big, boxes, strict=True):
         py, px = divmod(int(heat.argmax()), 32)
@@ -287,7 +288,7 @@ def test_faithfulness_prefers_the_real_map(square_net):
     model, images, _ = square_net
     image = images[:1]
     maps, _ = get_method("gradcam")(LayerProbe(model, "features"), image, torch.tensor([1]))
-    good = upsample(normalize_maps(maps), (32, 32))[0]
+    good = upsample(normalize(maps, "each"), (32, 32))[0]
     real = faithfulness(model, image, 1, good)
     inverted = faithfulness(model, image, 1, 1 - good)
     assert real["deletion_auc"] < inverted["deletion_auc"]

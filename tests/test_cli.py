@@ -171,3 +171,11 @@ def test_the_gc_pauses_for_start_up_only(cli, monkeypatch, tmp_path):
     finally:
         gc.enable()
         gc.unfreeze()
+
+
+def test_the_task_choices_are_the_model_packages_tasks():
+    """--task is spelled out for --help (no torch there); it must follow the models package."""
+    from vizcli.cli.models_cmd import Task
+    from vizcli.models import TASKS
+
+    assert [t.value for t in Task] == list(TASKS)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from tests.checks import has_hooks
+from tests.checks import grid_shape, has_hooks
 from tests.conftest import SAMPLES, TINY
 from tests.tiny_models import Shapes, TinyNet
 from vizcli import artifacts
@@ -51,7 +51,7 @@ def test_signed_kernels_follow_the_weights():
     assert _cell_centre(image.pixels, 0, 30, 3) == tuple(lut[255])
     assert _cell_centre(image.pixels, 1, 30, 3) == tuple(lut[0])
     assert _cell_centre(image.pixels, 2, 30, 3) == tuple(lut[128])
-    assert image.pixels.shape[:2] == grids.grid_shape(3, 30, 30)
+    assert image.pixels.shape[:2] == grid_shape(3, 30, 30)
 
 
 def test_rgb_kernels_are_drawn_in_colour():
@@ -81,8 +81,8 @@ def test_every_kind_of_convolution_draws():
     }
     shapes = {i.tag: i.pixels.shape for i in images}
     # Conv1d: each filter is an (in=4) x (k=7) map; Conv3d: depth slices side by side (3 x 2*3).
-    assert shapes["kernels/one_d"][:2] == grids.grid_shape(4, 4 * 2, 7 * 2)
-    assert shapes["kernels/three_d"][:2] == grids.grid_shape(3, 3 * 2, 6 * 2)
+    assert shapes["kernels/one_d"][:2] == grid_shape(4, 4 * 2, 7 * 2)
+    assert shapes["kernels/three_d"][:2] == grid_shape(3, 3 * 2, 6 * 2)
     per_filter, _ = _kernels({"grouped": model.grouped}, mode="filters", max_filters=2, cell_size=3)
     assert [i.tag for i in per_filter] == ["kernels/grouped/filter_0", "kernels/grouped/filter_1"]
 
@@ -110,7 +110,7 @@ def test_feature_maps_equal_a_manual_forward(tiny):
     with torch.no_grad():
         manual = tiny.model.features[0](load_tensor(CHELSEA, tiny.preprocess))[0]
     pixels = emitted[1].pixels[..., 0]
-    assert emitted[1].pixels.shape[:2] == grids.grid_shape(8, 224, 224) == report[0].grid
+    assert emitted[1].pixels.shape[:2] == grid_shape(8, 224, 224) == report[0].grid
     for channel in (0, 5):
         cell = pixels_of_cell(pixels, channel, 224, 8)
         expected = grids.normalize(manual[channel : channel + 1], "each")[0]

@@ -78,7 +78,7 @@ def feature_maps(
     from vizcli.images import load_tensor, unique_labels
 
     model, preprocess = loaded.model, loaded.preprocess
-    device = next((p.device for p in model.parameters()), loaded.device)
+    device = loaded.input_device
     report: list[FmapLayer] = []
     labels = unique_labels(images)  # a/cat.png and b/cat.png stay apart
     for step, path in enumerate(images):

@@ -94,7 +94,7 @@ def layer_health(
     from vizcli.images import load_tensor
 
     model = loaded.model
-    device = next((p.device for p in model.parameters()), loaded.device)
+    device = loaded.input_device
     rows = {name: LayerHealth(name, type(module).__name__) for name, module in layers.items()}
     params = {name: [p for p in m.parameters(recurse=False)] for name, m in layers.items()}
     all_params = [p for plist in params.values() for p in plist]

@@ -230,7 +230,7 @@ def _add_measurement(
 ) -> None:
     from vizcli.memory import measure_training_memory
 
-    device = next((p.device for p in loaded.model.parameters()), loaded.device)
+    device = loaded.input_device
     tensors = [image.to(device)] if image is not None else [make_input(s, device) for s in specs]
     measurement = measure_training_memory(loaded.model, tensors)
     charged: set[str] = set()
@@ -281,7 +281,7 @@ def _walk(
     from vizcli.hooks import preserved_state
 
     model = loaded.model
-    device = next((p.device for p in model.parameters()), loaded.device)
+    device = loaded.input_device
     tensors = [image.to(device)] if image is not None else [make_input(s, device) for s in specs]
     # torchinfo runs under no_grad, where torch's module tracker trips over parameters passed
     # as module inputs (PiT, CaiT pass their class token on); nothing needs gradients here.

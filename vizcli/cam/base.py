@@ -140,14 +140,6 @@ class ActivationCam(CamMethod):
         """Channel weights, ``B x C x 1 x 1`` (or ``B x C x H x W`` for element-wise methods)."""
 
 
-def normalize_maps(maps: torch.Tensor) -> torch.Tensor:
-    """Min-max each map to [0, 1] (a flat map becomes zeros)."""
-    flat = maps.flatten(1)
-    low = flat.amin(1).view(-1, 1, 1)
-    span = (flat.amax(1) - flat.amin(1)).view(-1, 1, 1)
-    return torch.where(span > 0, (maps - low) / span.clamp_min(1e-12), torch.zeros_like(maps))
-
-
 def upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Bilinear upsampling of ``B x h x w`` maps to the input size."""
     if tuple(maps.shape[-2:]) == tuple(size):

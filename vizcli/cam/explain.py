@@ -19,8 +19,9 @@ import torch
 from torch import nn
 
 from vizcli import artifacts
-from vizcli.cam.base import LayerProbe, get_method, normalize_maps, upsample
+from vizcli.cam.base import LayerProbe, get_method, upsample
 from vizcli.cam.target import find_target_layer
+from vizcli.draw.grids import normalize
 from vizcli.errors import UsageError, suggest
 from vizcli.hooks import model_output, preserved_state
 from vizcli.images import unique_labels
@@ -267,7 +268,7 @@ def explain(
             report.constant_maps += int(
                 ((flat.amax(1) == flat.amin(1)) | ~torch.isfinite(flat).all(1)).sum()
             )
-            normalized = normalize_maps(raw)
+            normalized = normalize(raw, "each")
             big = upsample(normalized, tuple(batch.shape[-2:]))
             for offset in range(count):
                 cls = int(classes[offset])

@@ -165,7 +165,8 @@ def cascading_randomization(
     one by one from the logits down (cumulatively), and after each compare every image's map
     with its original: Spearman rank correlation of signed and absolute values, SSIM and HOG
     similarity, all on maps upsampled to the input and scaled to [0, 1]."""
-    from vizcli.cam.base import LayerProbe, normalize_maps, upsample
+    from vizcli.cam.base import LayerProbe, upsample
+    from vizcli.draw.grids import normalize
 
     clone = copy.deepcopy(model).eval()
     size = tuple(images.shape[-2:])
@@ -175,7 +176,7 @@ def cascading_randomization(
         for start in range(0, len(images), batch_size):
             chunk = slice(start, start + batch_size)
             raw, _ = method(LayerProbe(clone, layer), images[chunk], classes[chunk])
-            out.append(upsample(normalize_maps(raw.float().cpu()), size))
+            out.append(upsample(normalize(raw.cpu(), "each"), size))
         return torch.cat(out)
 
     original = maps_now()

@@ -61,7 +61,7 @@ def graph(
     )
     resume_gc()
     specs = input_specs(input, dtype, loaded.default_input_shapes)
-    tensors = [make_input(spec, loaded.device) for spec in specs]
+    tensors = [make_input(spec, loaded.input_device) for spec in specs]
     to_tensorboard = tensorboard and (
         output.logdir is not None or output.out is None
     )  # a TensorBoard sink?

@@ -107,6 +107,12 @@ class LoadedModel:
             )
 
     @property
+    def input_device(self) -> torch.device:
+        """Where inputs go: the first parameter's device (a factory may place its model
+        itself), else the device asked for."""
+        return next((p.device for p in self.model.parameters()), self.device)
+
+    @property
     def default_input_shapes(self) -> list[tuple[int, ...]]:
         """Input shapes the model expects by default (one per forward argument)."""
         shape = self.preprocess.input_shape()
