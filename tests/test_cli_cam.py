@@ -102,6 +102,7 @@ def test_cam_metrics_and_sanity_tables(cli, tmp_path):
         (["--layer", "layer5"], "did you mean 'layer4'"),
         (["--layer", "layer4.*"], "--layer 'layer4.*' matches 15 layers (layer4.0, layer4.0.conv1"),
         (["--colormap", "plasma2"], "unknown colormap"),
+        (["--frame", "photo"], "--frame must be original or input, got 'photo'"),
     ],
 )
 def test_cam_errors(cli, tmp_path, args, text):
@@ -109,6 +110,16 @@ def test_cam_errors(cli, tmp_path, args, text):
     assert result.code == 2, result.stderr
     assert text in result.stderr and "Traceback" not in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "args", [["--method", "gradcan"], ["--frame", "photo"], ["--colormap", "plasma2"]]
+)
+def test_bad_options_are_refused_before_images_or_the_model(cli, tmp_path, args):
+    CREATED.clear()
+    result = cli("cam", "tests.tiny_models:tracked", "missing.png", *args, "--out", str(tmp_path))
+    assert result.code == 2 and "image not found" not in result.stderr, result.stderr
+    assert CREATED == []
 
 
 def test_cam_leaves_the_model_clean(cli, tmp_path):

@@ -48,6 +48,15 @@ class CamOptions:
     sanity_depth: int = 2  # the blocks re-initialised one by one: modules at this depth
     sanity_images: int = 0  # how many images the sanity check uses (0: all)
 
+    def __post_init__(self) -> None:
+        """A bad method, frame or colormap is refused before anything is loaded."""
+        from vizcli.draw.colormaps import lookup_table
+
+        get_method(self.method)
+        if self.frame not in ("original", "input"):
+            raise UsageError(f"--frame must be original or input, got {self.frame!r}")
+        lookup_table(self.colormap)
+
 
 @dataclass
 class Prediction:
@@ -99,6 +108,17 @@ class CamReport:
                            "stages": self.sanity, "images": self.sanity_images}}
                if self.sanity else {}),
         }  # fmt: skip
+
+    def layer_line(self) -> str | None:
+        """Which layer the maps come from, and how it was chosen (None for saliency)."""
+        if not self.layer:
+            return None
+        how = (
+            "chosen automatically: the last spatial layer the class score depends on"
+            if self.layer_chosen_automatically
+            else "as given"
+        )
+        return f"{self.title} on layer {self.layer} ({how})"
 
     def sanity_verdict(self) -> str | None:
         """'depends on the model' when the final rank correlation falls below 0.5."""

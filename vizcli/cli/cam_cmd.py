@@ -89,49 +89,33 @@ def cam(
     output: OutputOptions = NO_OUTPUT_OPTIONS,
 ) -> None:
     """Class activation maps (CAM/Grad-CAM family) and gradient saliency over the images."""
-    from vizcli.cam import get_method
     from vizcli.cam.explain import CamOptions, explain
-    from vizcli.draw.colormaps import lookup_table
     from vizcli.images import find_images
+    from vizcli.report import tables
 
-    get_method(method)  # reject a bad name before loading anything
-    if frame not in ("original", "input"):
-        from vizcli.errors import UsageError
-
-        raise UsageError(f"--frame must be original or input, got {frame!r}")
-    lookup_table(colormap)
-    paths = find_images(images)
-    loaded = common.load_model(model, source, prep)
-    loaded.require_single_input("cam")
     options = CamOptions(method, layer, tuple(target or ()), topk, alpha, colormap, batch_size,
                          npy, metrics, sanity, seed, frame, sanity_depth,
                          sanity_images)  # fmt: skip
+    paths = find_images(images)
+    loaded = common.load_model(model, source, prep)
+    loaded.require_single_input("cam")
     with (
         common.open_outputs("cam", loaded, paths, output) as outputs,
         common.progress(len(paths), "explaining", quiet) as advance,
     ):
         report = explain(loaded, paths, options, outputs.write, advance)
         outputs.info.details.update(report.manifest_details(options))
-    from vizcli.report import tables
-
-    if report.layer:
-        how = (
-            "chosen automatically: the last spatial layer the class score depends on"
-            if report.layer_chosen_automatically
-            else "as given"
-        )
-        console.info(f"{report.title} on layer {report.layer} ({how})")
+    if report.layer_line():
+        console.info(report.layer_line())
     console.show(tables.predictions_renderable(report))
-    if report.labels_warning(loaded):
-        console.warn(report.labels_warning(loaded))
-    if report.constant_warning():
-        console.warn(report.constant_warning())
+    for warning in (report.labels_warning(loaded), report.constant_warning()):
+        if warning:
+            console.warn(warning)
     if metrics:
         console.show(tables.cam_metrics_renderable(report))
     if sanity:
         console.show(tables.sanity_renderable(report))
-        message = report.sanity_message()
-        if message:
-            passed, line = message
+        passed, line = report.sanity_message() or (True, "")
+        if line:
             (console.info if passed else console.warn)(line)
     common.report_outputs(outputs)
