@@ -119,6 +119,13 @@ def test_layers_listing(cli):
         (["fmaps", TRACKED, CHELSEA, "--colormap", "rainbow"], 2, "unknown colormap"),
         (["kernels", TRACKED, "--layer", "fc"], 2, "no convolution kernel"),
         (["kernels", TRACKED, "--type", "Conv3d"], 2, "no layer of type"),
+        (
+            ["kernels", "tests.tiny_models:Recurrent"],
+            2,
+            "tests.tiny_models:Recurrent has no convolution layers ('vizcli hist' shows any",
+        ),
+        (["kernels", TRACKED, "--colormap", "rainbow"], 2, "unknown colormap"),
+        (["kernels", TRACKED, "--cell-size", "2000"], 2, "--cell-size would draw pictures of 256"),
         (["stats", TRACKED, CHELSEA, "--layer", "nope*"], 2, "matches no layer"),
         (["layers", TRACKED, "--type", "Conv9d"], 2, "no layer of type"),
     ],

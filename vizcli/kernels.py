@@ -24,6 +24,29 @@ class KernelOptions:
     cell_size: int = 32  # small kernels are upscaled (nearest) to about this many pixels
     colormap: str = "bwr"  # for signed weights; RGB filters are shown in their own colours
 
+    def __post_init__(self) -> None:
+        """A bad colormap or a picture too large is refused before any work."""
+        from vizcli.draw.colormaps import lookup_table
+        from vizcli.limits import check_picture
+
+        lookup_table(self.colormap)
+        check_picture("--cell-size", self.max_filters * max(self.cell_size, 1) ** 2)
+
+
+def kernel_layers(
+    model: nn.Module,
+    patterns: list[str] | None = None,
+    types: list[str] | None = None,
+    name: str = "the model",
+) -> dict[str, nn.Module]:
+    """The layers ``--layer``/``--type`` name; by default every convolution of ``name``."""
+    from vizcli.layers import conv_layers, select_layers
+
+    chosen = select_layers(model, patterns, types) if patterns or types else conv_layers(model)
+    if not chosen:
+        raise UsageError(f"{name} has no convolution layers", hint="'vizcli hist' shows any weights")
+    return chosen
+
 
 @dataclass
 class KernelLayer:

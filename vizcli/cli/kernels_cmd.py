@@ -49,23 +49,11 @@ def kernels(
     output: OutputOptions = NO_OUTPUT_OPTIONS,
 ) -> None:
     """Draw convolution weights (default: every conv layer)."""
-    from vizcli.draw.colormaps import lookup_table
-    from vizcli.kernels import KernelLayer, KernelOptions, kernel_images
-    from vizcli.layers import conv_layers, select_layers
+    from vizcli.kernels import KernelLayer, KernelOptions, kernel_images, kernel_layers
 
-    lookup_table(colormap)  # reject a bad name before any work
-    from vizcli.limits import check_picture
-
-    check_picture("--cell-size", max_filters * max(cell_size, 1) ** 2)
-    loaded = common.load_model(model, source)
-    chosen = (
-        select_layers(loaded.model, layer, type) if layer or type else conv_layers(loaded.model)
-    )
-    if not chosen:
-        from vizcli.errors import UsageError
-
-        raise UsageError(f"{model} has no convolution layers")
     options = KernelOptions(mode.value, max_filters, cell_size, colormap)  # type: ignore[arg-type]
+    loaded = common.load_model(model, source)
+    chosen = kernel_layers(loaded.model, layer, type, model)
     report: list[KernelLayer] = []
     with common.open_outputs("kernels", loaded, [], output) as outputs:
         for image in kernel_images(chosen, options, report):
