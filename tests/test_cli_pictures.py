@@ -117,6 +117,7 @@ def test_layers_listing(cli):
         (["fmaps", TRACKED, CHELSEA, "--layer", "featurs.0"], 2, "did you mean 'features.0'"),
         (["fmaps", TRACKED, "missing.png"], 2, "image not found"),
         (["fmaps", TRACKED, CHELSEA, "--colormap", "rainbow"], 2, "unknown colormap"),
+        (["fmaps", TRACKED, "x.png", "--cell-size", "2000"], 2, "--cell-size would draw pictures"),
         (["kernels", TRACKED, "--layer", "fc"], 2, "no convolution kernel"),
         (["kernels", TRACKED, "--type", "Conv3d"], 2, "no layer of type"),
         (

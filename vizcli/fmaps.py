@@ -32,6 +32,14 @@ class FmapOptions:
     colormap: str = "viridis"
     cell_size: int = 0  # upscale small maps (nearest) to about this many pixels; 0 keeps size
 
+    def __post_init__(self) -> None:
+        """A bad colormap or a picture too large is refused before any work."""
+        from vizcli.draw.colormaps import lookup_table
+        from vizcli.limits import check_picture
+
+        lookup_table(self.colormap)
+        check_picture("--cell-size", self.max_channels * max(self.cell_size, 1) ** 2)
+
 
 @dataclass
 class FmapLayer:

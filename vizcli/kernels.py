@@ -40,11 +40,13 @@ def kernel_layers(
     name: str = "the model",
 ) -> dict[str, nn.Module]:
     """The layers ``--layer``/``--type`` name; by default every convolution of ``name``."""
-    from vizcli.layers import conv_layers, select_layers
+    from vizcli.layers import choose_layers, conv_layers
 
-    chosen = select_layers(model, patterns, types) if patterns or types else conv_layers(model)
+    chosen = choose_layers(model, patterns, types, conv_layers)
     if not chosen:
-        raise UsageError(f"{name} has no convolution layers", hint="'vizcli hist' shows any weights")
+        raise UsageError(
+            f"{name} has no convolution layers", hint="'vizcli hist' shows any weights"
+        )
     return chosen
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from vizcli.errors import UsageError, suggest
@@ -40,6 +40,16 @@ def select_layers(
                 hint="see 'vizcli layers MODEL'",
             )
     return chosen
+
+
+def choose_layers(
+    model: nn.Module,
+    patterns: Sequence[str] | None,
+    types: Sequence[str] | None,
+    default: Callable[[nn.Module], dict[str, nn.Module]],
+) -> dict[str, nn.Module]:
+    """:func:`select_layers` when names or types are given, else the command's ``default``."""
+    return select_layers(model, patterns, types) if patterns or types else default(model)
 
 
 def select_layer(model: nn.Module, pattern: str, option: str = "--layer") -> str:

@@ -40,25 +40,16 @@ def fmaps(
     output: OutputOptions = NO_OUTPUT_OPTIONS,
 ) -> None:
     """Feature maps from one forward pass per image (default: every Conv2d)."""
-    from vizcli.draw.colormaps import lookup_table
     from vizcli.fmaps import FmapOptions, feature_maps
     from vizcli.images import find_images
-    from vizcli.layers import default_feature_layers, select_layers
+    from vizcli.layers import choose_layers, default_feature_layers
 
-    lookup_table(colormap)
+    options = FmapOptions(max_channels, colormap, cell_size)
     paths = find_images(images)
-    from vizcli.limits import check_picture
-
-    check_picture("--cell-size", max_channels * max(cell_size, 1) ** 2)
     loaded = common.load_model(model, source, prep)
     loaded.require_single_input("fmaps")
-    explicit = bool(layer or type)
-    chosen = (
-        select_layers(loaded.model, layer, type)
-        if explicit
-        else default_feature_layers(loaded.model)
-    )
-    options = FmapOptions(max_channels, colormap, cell_size)
+    chosen = choose_layers(loaded.model, layer, type, default_feature_layers)
+    explicit = bool(layer or type)  # chosen layers must give maps; default ones may not
     outputs = common.open_outputs("fmaps", loaded, paths, output)
     with outputs, common.progress(len(paths), "drawing feature maps", quiet) as advance:
         report = feature_maps(loaded, paths, chosen, options, outputs.write, explicit, advance)

@@ -41,17 +41,14 @@ def stats(
 ) -> None:
     """Activation mean/std/min/max, dead units, NaN/Inf and gradient norms per layer."""
     from vizcli.images import find_images
-    from vizcli.layers import leaf_layers, select_layers
+    from vizcli.layers import choose_layers, leaf_layers
     from vizcli.stats import Thresholds, layer_health
 
     limits = Thresholds(dead, vanishing, exploding)  # bad thresholds fail before any work
     paths = find_images(images)
     loaded = common.load_model(model, source, prep)
     loaded.require_single_input("stats")
-    if layer or type:
-        chosen = select_layers(loaded.model, layer, type)
-    else:
-        chosen = leaf_layers(loaded.model)
+    chosen = choose_layers(loaded.model, layer, type, leaf_layers)
     outputs = common.open_outputs("stats", loaded, paths, output)
     with outputs, common.progress(len(paths), "layer statistics", quiet) as advance:
         rows = layer_health(loaded, paths, chosen, outputs.write, limits, batch_size, advance)
