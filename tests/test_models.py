@@ -242,3 +242,15 @@ def test_model_listing_filters_by_task_and_pattern():
     assert resnet50.default_weights == "IMAGENET1K_V2"
     with pytest.raises(UsageError):
         list_model_entries(task="poetry")
+
+
+def test_inputs_go_where_the_parameters_are():
+    """A factory may place its model itself; a model without parameters takes the device
+    asked for."""
+    from tests.tiny_models import ParamFree, loaded
+
+    on_meta = loaded(TinyNet().to("meta"))
+    assert on_meta.input_device == torch.device("meta") != on_meta.device
+    free = loaded(ParamFree())
+    free.device = torch.device("meta")
+    assert free.input_device == torch.device("meta")
