@@ -510,3 +510,37 @@ def test_a_parent_folder_that_cannot_be_made_is_one_clear_error(tmp_path, monkey
         pass
     assert str(error.value) == f"cannot create {tmp_path / 'a' / 'b'}/: Permission denied"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_made_folder_that_cannot_be_removed_again_keeps_the_clear_error(tmp_path, monkeypatch):
+    """Clean-up after a failed mkdir goes on past a folder it cannot remove (another run put a
+    file there meanwhile): the error stays the one about the folder that could not be made."""
+    from pathlib import Path
+
+    real_mkdir = Path.mkdir
+
+    def refuse(self, *args, **kwargs):
+        if self.name == "c":
+            (self.parent / "theirs.txt").write_text("another run's file")
+            raise PermissionError(13, "Permission denied")
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    with (
+        pytest.raises(VizError) as error,
+        RunOutputs(RunInfo(**INFO), out=tmp_path / "a" / "b" / "c"),
+    ):
+        pass
+    assert str(error.value) == f"cannot create {tmp_path / 'a' / 'b' / 'c'}/: Permission denied"
+    assert (tmp_path / "a" / "b" / "theirs.txt").is_file()  # not ours: kept, with its folders
+
+
+def test_an_output_folder_without_write_permission_is_refused_up_front(tmp_path, monkeypatch):
+    """The first folder that exists on the way to the root is the one checked."""
+    from vizcli.output import sinks
+
+    monkeypatch.setattr(sinks.os, "access", lambda path, mode: False)  # root may write anywhere
+    with pytest.raises(UsageError) as error, RunOutputs(RunInfo(**INFO), out=tmp_path / "a" / "b"):
+        pass
+    assert str(error.value) == f"output folder {tmp_path} is not writable"
+    assert list(tmp_path.iterdir()) == []

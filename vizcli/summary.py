@@ -472,7 +472,6 @@ def _kernel_list(value: Any) -> list[int] | None:
     return [int(v) for v in value] if isinstance(value, list | tuple) else [int(value)]
 
 
-def _shape_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return [_shape_list(v) if isinstance(v, list | tuple) else int(v) for v in value]
+def _shape_list(value: Any) -> list[int]:
+    """torchinfo's sizes are flat (nested only with a ``batch_dim``, which is never given)."""
+    return [int(v) for v in value or ()]
