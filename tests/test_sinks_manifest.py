@@ -162,6 +162,8 @@ def test_text_and_single_sink_summaries(tmp_path):
         ("..", "unnamed"),
         ("a b\\c:d", "a_b_c_d"),
         ("x" * 300, "x" * 120),
+        ("Xception_X", "Xception_X"),  # only dots and underscores are stripped at the ends
+        ("_.XX._", "XX"),
     ],
 )
 def test_safe_names(text, name):
@@ -423,6 +425,32 @@ def test_one_folder_for_two_sinks_says_how_to_split_it(tmp_path):
         f"need folders of their own (for example --out {tmp_path / 'd'}/png "
         f"--logdir {tmp_path / 'd'}/tensorboard)"
     )
+
+
+@pytest.mark.parametrize(
+    ("run", "model", "base"),
+    [
+        (None, {}, "fmaps-model"),  # a model without a name
+        ("r" * 81, INFO["model"], "r" * 80),  # run names are cut at 80 characters
+        (None, {"name": "m" * 100}, "fmaps-" + "m" * 74),
+    ],
+)
+def test_run_names_by_default_and_cut_short(tmp_path, run, model, base):
+    outputs = RunOutputs(RunInfo(**{**INFO, "model": model}), run=run, out=tmp_path)
+    assert outputs.base == outputs.name == base
+    with outputs:
+        pass
+    assert [p.name for p in tmp_path.iterdir()] == [base]
+
+
+def test_when_every_run_name_is_taken_in_one_root_the_error_names_both(tmp_path):
+    taken, free = tmp_path / "a", tmp_path / "b"
+    for counter in range(1, 10_000):
+        (taken / ("fmaps-net" if counter == 1 else f"fmaps-net-{counter}")).mkdir(parents=True)
+    with pytest.raises(VizError) as error, RunOutputs(RunInfo(**INFO), out=taken, logdir=free):
+        pass
+    assert str(error.value) == f"no free run name for fmaps-net in {taken}, {free}"
+    assert not free.exists()  # made for this run, removed with it
 
 
 def test_when_every_run_name_is_taken_the_error_says_where(tmp_path):
