@@ -327,3 +327,74 @@ def test_an_unknown_memory_mode_is_named_in_the_message():
     with pytest.raises(InputSpecError) as info:
         summarize(f"{TINY}:ConvBnRelu", inputs=["1,3,8,8"], memory="x")
     assert str(info.value) == "--memory must be estimated or measured, got 'x'"
+
+
+def test_an_input_the_model_cannot_take_names_the_shapes_and_the_real_error():
+    net = f"{TINY}:TinyNet"
+    with pytest.raises(InputSpecError) as info:
+        summarize(net, inputs=["1,1,8,8"])
+    try:
+        nn.Conv2d(3, 8, 3, padding=1, device="meta")(torch.zeros(1, 1, 8, 8, device="meta"))
+    except RuntimeError as exc:  # the summary runs on the meta device: its kernel's words
+        real = str(exc).splitlines()[0]
+    hint = "check --input (rank, channels, size) against what the model expects"
+    assert str(info.value) == f"TinyNet cannot run on input 1,1,8,8: {real} ({hint})"
+    with pytest.raises(InputSpecError) as two:
+        summarize(f"{TINY}:TwoInputs", inputs=["1,3,8,8", "1,3"])
+    assert str(two.value).startswith("TwoInputs cannot run on input 1,3,8,8 and 1,3: ")
+
+
+def test_a_real_error_that_mentions_meta_is_not_taken_for_a_meta_problem():
+    """Built for real (--memory measured), an error is the model's, whatever its words."""
+    with pytest.raises(InputSpecError, match="metadata of this input is not supported"):
+        summarize(f"{TINY}:LooksLikeMeta", inputs=["1,3,8,8"], memory="measured")
+
+
+def test_summarize_prints_nothing_and_sees_every_depth(capsys):
+    result = summarize(f"{TINY}:Nested", inputs=["1,3,8,8"])
+    assert capsys.readouterr().out == ""  # torchinfo's own table stays unprinted
+    conv = result.layers[-1]
+    assert conv.name == "body.0.0.0.0.0" and conv.depth == 6 and conv.params == 112
+    assert conv.mult_adds == 4 * 3 * 9 * 6 * 6
+
+
+def test_a_value_dependent_model_is_counted_on_the_image_it_is_given(tmp_path):
+    bright, dark = tmp_path / "bright.png", tmp_path / "dark.png"
+    Image.new("RGB", (8, 8), "white").save(bright)
+    Image.new("RGB", (8, 8), "black").save(dark)
+    one, two = 4 * 3 * 9 * 8 * 8, 4 * 4 * 9 * 8 * 8
+    spec = f"{TINY}:Brightness"
+    lit = summarize(spec, image=bright, size=8)
+    assert lit.totals.mult_adds == one + two and lit.device == "cpu"
+    assert summarize(spec, image=dark, size=8).totals.mult_adds == one
+    assert summarize(spec, inputs=["1,3,8,8"]).totals.mult_adds == one  # random: mean about 0
+    assert lit.notes == ["this model cannot run on the meta device; built for real on the CPU"]
+    drawn = summarize(
+        spec,
+        inputs=[
+            "1,3,8,8",
+        ],
+    )
+    assert drawn.notes[1] == (
+        "its work depends on the input's values (a detector's proposals, say): mult-adds were "
+        "counted on one random 1×3×8×8 input (and random weights, when none are loaded) drawn "
+        f"with seed {INPUT_SEED}: reproducible, but another input gives another figure"
+    )
+
+
+def test_the_cpu_rebuild_asks_for_the_same_weights():
+    result = summarize(f"{TINY}:Brightness", inputs=["1,3,8,8"], weights="auto")
+    assert result.device == "cpu" and result.weights["requested"] == "auto"
+
+
+def test_the_dtype_count_must_match_the_inputs_word_for_word():
+    with pytest.raises(InputSpecError) as info:
+        summarize(f"{TINY}:TinyNet", inputs=["1,3,8,8"], dtypes=["float32", "int64"])
+    assert str(info.value) == "2 --dtype values for 1 inputs (give one --dtype, or one per --input)"
+
+
+def test_offline_reaches_the_model_source(monkeypatch, tmp_path):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.delenv("VIZCLI_OFFLINE", raising=False)
+    result = summarize("squeezenet1_1", weights="auto", offline=True)
+    assert "--offline is set" in result.weights["warning"]

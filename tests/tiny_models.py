@@ -324,3 +324,42 @@ def loaded(model: nn.Module, size: int = 8):
         device=torch.device("cpu"),
         preprocess=Preprocess(None, (size, size), (0.5,) * 3, (0.5,) * 3),
     )
+
+
+class Brightness(nn.Module):
+    """A second convolution runs only on bright inputs: its work depends on the values."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first = nn.Conv2d(3, 4, 3, padding=1)
+        self.second = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.mean().item() > 0.5:  # never true for the seeded random input (mean about 0)
+            return self.second(self.first(x))
+        return self.first(x)
+
+
+class LooksLikeMeta(nn.Module):
+    """Fails for real with an error that mentions 'meta' (as a meta-device problem would)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError("metadata of this input is not supported")
+
+
+class Nested(nn.Module):
+    """Six levels of containers around one convolution."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        inner: nn.Module = nn.Conv2d(3, 4, 3)
+        for _ in range(5):
+            inner = nn.Sequential(inner)
+        self.body = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
