@@ -398,3 +398,13 @@ def test_offline_reaches_the_model_source(monkeypatch, tmp_path):
     monkeypatch.delenv("VIZCLI_OFFLINE", raising=False)
     result = summarize("squeezenet1_1", weights="auto", offline=True)
     assert "--offline is set" in result.weights["warning"]
+
+
+def test_a_parameter_passed_between_modules_does_not_trip_the_summary():
+    """PiT hands its class token from module to module; with gradients on, torch's module
+    tracker fails on it under torchinfo's no_grad, so the summary turns them off meanwhile."""
+    import timm
+
+    result = summarize("timm/pit_ti_224")
+    oracle = timm.create_model("pit_ti_224", pretrained=False)
+    assert result.totals.params == sum(p.numel() for p in oracle.parameters())
