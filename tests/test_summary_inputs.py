@@ -408,3 +408,8 @@ def test_a_parameter_passed_between_modules_does_not_trip_the_summary():
     result = summarize("timm/pit_ti_224")
     oracle = timm.create_model("pit_ti_224", pretrained=False)
     assert result.totals.params == sum(p.numel() for p in oracle.parameters())
+
+
+def test_no_weights_by_default():
+    result = summarize(f"{TINY}:TinyNet")
+    assert result.weights["requested"] == "none" and result.device == "meta"
