@@ -606,3 +606,30 @@ def test_ssim_and_hog_similarity_of_known_pairs():
     moved = torch.exp(-((yy - 45) ** 2 + (xx - 40) ** 2) / 80)
     assert metrics.ssim(blob, moved) < 0.5 and metrics.hog_similarity(blob, moved) < 0.5
     assert metrics.ssim(blob, 1 - blob) < 0
+
+
+@pytest.mark.parametrize(
+    ("stages", "verdict", "passed"),
+    [
+        ([0.9, 0.3], "depends on the model", True),
+        ([0.9, 0.49], "depends on the model", True),
+        ([0.2, 0.5], "insensitive to the model", False),  # 0.5 itself does not pass
+        ([0.1, 0.8], "insensitive to the model", False),  # the last stage decides
+    ],
+)
+def test_the_sanity_verdict_reads_the_last_stage_against_one_half(stages, verdict, passed):
+    from vizcli.cam.explain import CamReport
+
+    report = CamReport("gradcam", "Grad-CAM", "layer4", False)
+    assert report.sanity_verdict() is None and report.sanity_message() is None
+    report.sanity = [{"spearman": value} for value in stages]
+    assert report.sanity_verdict() == verdict
+    final = f"{stages[-1]:.2f}"
+    expected = (
+        f"sanity: Grad-CAM maps change when the weights are randomised (rank correlation "
+        f"{final}): they depend on what the model learned"
+        if passed
+        else f"sanity: Grad-CAM maps barely change when the weights are randomised (rank "
+        f"correlation {final}): they show the input's structure, not what this model learned"
+    )
+    assert report.sanity_message() == (passed, expected)
