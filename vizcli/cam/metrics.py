@@ -88,13 +88,22 @@ def faithfulness(
 
 
 def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Rank correlation of two maps (ties broken by position)."""
-    ranks_a = a.flatten().argsort().argsort().double()
-    ranks_b = b.flatten().argsort().argsort().double()
+    """Spearman's rank correlation of two maps: Pearson's r of their ranks, tied values sharing
+    their average rank (as ``scipy.stats.spearmanr``), so the zero plateaus a ReLU leaves in
+    both maps add no correlation of their own."""
+    ranks_a, ranks_b = _average_ranks(a), _average_ranks(b)
     ranks_a -= ranks_a.mean()
     ranks_b -= ranks_b.mean()
     denominator = (ranks_a.norm() * ranks_b.norm()).clamp_min(1e-12)
     return float((ranks_a * ranks_b).sum() / denominator)
+
+
+def _average_ranks(values: torch.Tensor) -> torch.Tensor:
+    """1-based ranks of the flattened values; a run of k equal values at ranks r..r+k-1 gets
+    r + (k - 1) / 2 each."""
+    _, group, counts = torch.unique(values.flatten(), return_inverse=True, return_counts=True)
+    last = counts.cumsum(0).double()  # the highest rank in each group of equal values
+    return (last - (counts.double() - 1) / 2)[group]
 
 
 def ssim(a: torch.Tensor, b: torch.Tensor) -> float:
