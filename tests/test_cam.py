@@ -633,3 +633,22 @@ def test_the_sanity_verdict_reads_the_last_stage_against_one_half(stages, verdic
         f"correlation {final}): they show the input's structure, not what this model learned"
     )
     assert report.sanity_message() == (passed, expected)
+
+
+def test_original_cam_names_the_layer_it_needs_and_the_way_out():
+    """CAM reads the classifier's weights: at a layer of another width, and on a model with no
+    linear classifier, one error line says what it needs and what to use instead."""
+    wrong_layer = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 6, 1),
+                                nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 4))  # fmt: skip
+    image = torch.rand(1, 3, 16, 16)
+    with pytest.raises(UsageError) as caught:
+        get_method("cam")(LayerProbe(wrong_layer, "0"), image, torch.tensor([1]))
+    assert str(caught.value) == (
+        "cam needs the layer feeding global pooling + linear (6 channels); '0' has 8 "
+        "(use gradcam, which works for any layer)"
+    )
+    no_linear = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    with pytest.raises(UsageError) as caught:
+        get_method("cam")(LayerProbe(no_linear, "0"), image, torch.tensor([1]))
+    assert str(caught.value) == "cam needs a model ending in a linear classifier (use gradcam)"
+    assert not has_hooks(wrong_layer) and not has_hooks(no_linear)
