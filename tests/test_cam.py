@@ -652,3 +652,33 @@ def test_original_cam_names_the_layer_it_needs_and_the_way_out():
         get_method("cam")(LayerProbe(no_linear, "0"), image, torch.tensor([1]))
     assert str(caught.value) == "cam needs a model ending in a linear classifier (use gradcam)"
     assert not has_hooks(wrong_layer) and not has_hooks(no_linear)
+
+
+@pytest.mark.parametrize("absolute", ["same", "different"])
+def test_the_absolute_rank_correlation_shows_only_where_it_differs(absolute):
+    """Every map here is >= 0, so |Spearman| equals Spearman: the table and the curve show it
+    only when a map with signs makes it differ (its orange line would hide the red one)."""
+    from rich.console import Console
+
+    from vizcli.cam.explain import CamReport
+    from vizcli.draw.overlays import sanity_curve
+    from vizcli.report.tables import sanity_renderable
+
+    report = CamReport("gradcam", "Grad-CAM", "layer4", False)
+    report.sanity = [
+        {"randomized_through": name, "spearman": s, "ssim": 0.3, "hog": 0.2,
+         "spearman_abs": s if absolute == "same" else -s}
+        for name, s in (("fc", 0.8), ("layer4", 0.1))
+    ]  # fmt: skip
+    console = Console(width=120, record=True)
+    console.print(sanity_renderable(report))
+    header = next(x for x in console.export_text().splitlines() if "Randomised" in x).split()
+    shown = ["Spearman", "SSIM", "HOG"]
+    if absolute == "different":
+        shown.insert(1, "|Spearman|")
+    assert header[-len(shown) :] == shown and "|Spearman|" not in header[: -len(shown)]
+    curve = sanity_curve(report)
+    orange = (curve == np.array([255, 127, 14], np.uint8)).all(-1).sum()
+    red = (curve == np.array([214, 39, 40], np.uint8)).all(-1).sum()
+    assert red > 100
+    assert (orange > 100) if absolute == "different" else (orange == 0)

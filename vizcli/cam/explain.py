@@ -120,6 +120,16 @@ class CamReport:
         )
         return f"{self.title} on layer {self.layer} ({how})"
 
+    def sanity_measures(self) -> list[str]:
+        """The similarity measures worth showing: the rank correlation of absolute values only
+        where it differs from the signed one (never for maps that are all >= 0, as every
+        method's here are)."""
+        signed_only = all(
+            abs(row["spearman"] - row["spearman_abs"]) < 1e-12 for row in self.sanity
+        )
+        keys = ["spearman", "spearman_abs", "ssim", "hog"]
+        return [k for k in keys if not (signed_only and k == "spearman_abs")]
+
     def sanity_verdict(self) -> str | None:
         """'depends on the model' when the final rank correlation falls below 0.5."""
         if not self.sanity:

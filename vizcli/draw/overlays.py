@@ -177,8 +177,9 @@ def sanity_curve(report: Any, width: int = 640, height: int = 360) -> np.ndarray
         draw.text((6, y_of(tick) - 7), f"{tick:+.1f}", fill=(0, 0, 0), font=font)
     draw.text((left, 6), f"{report.title}: sanity check (cascading randomisation)",
               fill=(0, 0, 0), font=font)  # fmt: skip
-    colours = {"spearman": (214, 39, 40), "spearman_abs": (255, 127, 14),
+    palette = {"spearman": (214, 39, 40), "spearman_abs": (255, 127, 14),
                "ssim": (31, 119, 180), "hog": (44, 160, 44)}  # fmt: skip
+    colours = {key: palette[key] for key in report.sanity_measures()}
     count = max(len(rows), 2)
 
     def x_of(step: int) -> float:

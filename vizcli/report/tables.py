@@ -191,9 +191,10 @@ def sanity_renderable(report: CamReport) -> Table:
         box=box.SIMPLE_HEAD,
     )
     table.add_column("Randomised from the logits through")
-    for header in ("Spearman", "|Spearman|", "SSIM", "HOG"):
-        table.add_column(header, justify="right")
+    measures = report.sanity_measures()
+    headers = {"spearman": "Spearman", "spearman_abs": "|Spearman|", "ssim": "SSIM", "hog": "HOG"}
+    for key in measures:
+        table.add_column(headers[key], justify="right")
     for row in report.sanity:
-        values = [f"{row[k]:.3f}" for k in ("spearman", "spearman_abs", "ssim", "hog")]
-        table.add_row(row["randomized_through"], *values)
+        table.add_row(row["randomized_through"], *(f"{row[k]:.3f}" for k in measures))
     return table
