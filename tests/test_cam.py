@@ -682,3 +682,22 @@ def test_the_absolute_rank_correlation_shows_only_where_it_differs(absolute):
     red = (curve == np.array([214, 39, 40], np.uint8)).all(-1).sum()
     assert red > 100
     assert (orange > 100) if absolute == "different" else (orange == 0)
+
+
+def test_input_frame_pixels_round_to_bytes_and_widen_gray():
+    """``--frame input`` draws the model's input: floats in [0, 1] to the nearest byte
+    (127.5 to even 128), out-of-range values clipped, one channel repeated as grey."""
+    from vizcli.draw.overlays import to_pixels
+
+    values = torch.tensor([-0.2, 0.0, 0.4 / 255, 0.6 / 255, 0.5, 254.6 / 255, 1.0, 1.3])
+    expected = np.array([0, 0, 0, 1, 128, 255, 255, 255], np.uint8)
+    rgb = torch.stack([values, values.flip(0), torch.full_like(values, 0.25)]).view(3, 2, 4)
+    found = to_pixels(rgb)
+    assert found.dtype == np.uint8 and found.shape == (2, 4, 3)
+    np.testing.assert_array_equal(found[..., 0].ravel(), expected)
+    np.testing.assert_array_equal(found[..., 1].ravel(), expected[::-1])
+    assert (found[..., 2] == 64).all()  # 63.75
+    gray = to_pixels(values.view(1, 2, 4))
+    assert gray.shape == (2, 4, 3)
+    for channel in range(3):
+        np.testing.assert_array_equal(gray[..., channel].ravel(), expected)
