@@ -496,10 +496,18 @@ def test_vit_tokens_are_explained_on_their_grid():
 def test_class_targets():
     names = ["tabby cat", "tiger cat", "golden retriever"]
     assert resolve_targets(["2", "Tabby Cat", "retriever"], names) == [2, 0, 2]
-    with pytest.raises(UsageError, match="out of range"):
-        resolve_targets(["3"], names)
-    with pytest.raises(UsageError, match="matches 'tabby cat', 'tiger cat'"):
-        resolve_targets(["cat"], names)
+    assert resolve_targets([" -0 ", "+1"], names) == [0, 1]
+    messages = {
+        "3": "class index 3 is out of range (the model has 3 classes: 0..2)",
+        "-1": "class index -1 is out of range (the model has 3 classes: 0..2)",
+        "cat": "unknown class 'cat' (matches 'tabby cat', 'tiger cat')",
+        "tabby cta": "unknown class 'tabby cta' (did you mean 'tabby cat'?)",
+        "zebra": "unknown class 'zebra' (give a class index or name)",
+    }
+    for text, message in messages.items():
+        with pytest.raises(UsageError) as caught:
+            resolve_targets(["1", text], names)
+        assert str(caught.value) == message
     with pytest.raises(UsageError, match="unknown method"):
         get_method("gradcan")
 
@@ -701,3 +709,30 @@ def test_input_frame_pixels_round_to_bytes_and_widen_gray():
     assert gray.shape == (2, 4, 3)
     for channel in range(3):
         np.testing.assert_array_equal(gray[..., channel].ravel(), expected)
+
+
+def test_sanity_curve_geometry():
+    """The curve's frame: white canvas, grid lines at -1, -0.5, 0, 0.5, 1 between y = 296 and
+    28, one marker per stage from x = 48 to 628 at the measured value."""
+    from vizcli.cam.explain import CamReport
+    from vizcli.draw.overlays import sanity_curve
+
+    report = CamReport("gradcam", "Grad-CAM", "layer4", False)
+    values = {"spearman": [1.0, 0.0, -1.0], "ssim": [0.5, 0.25, -0.5], "hog": [-0.25, 0.75, 0.5]}
+    report.sanity = [
+        {"randomized_through": f"block{i}", "spearman_abs": values["spearman"][i],
+         **{k: v[i] for k, v in values.items()}}
+        for i in range(3)
+    ]  # fmt: skip
+    curve = sanity_curve(report)
+    assert curve.shape == (360, 640, 3)
+    for y, x in ((0, 0), (0, 639), (359, 0), (359, 639), (150, 635)):
+        assert tuple(curve[y, x]) == (255, 255, 255)
+    grey = (curve == 225).all(-1).sum(1)
+    assert sorted(np.argsort(grey)[-5:]) == [28, 95, 162, 229, 296]  # y = 296 - (v + 1) * 134
+    assert grey[[28, 95, 162, 229, 296]].min() > 400
+    colours = {"spearman": (214, 39, 40), "ssim": (31, 119, 180), "hog": (44, 160, 44)}
+    for key, colour in colours.items():
+        for step, value in enumerate(values[key]):
+            x, y = 48 + step * 290, round(296 - (value + 1) * 134)
+            assert tuple(curve[y, x]) == colour, (key, step)
