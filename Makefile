@@ -28,8 +28,8 @@ bench: $(STAMP)
 	$(BIN)/python -m compileall -q vizcli  # start-up timings assume cached bytecode
 	$(BIN)/python bench/run.py
 
-mutate: $(STAMP)  # mutation score per core package (minutes each): make mutate PKG=stats
-	$(BIN)/python scripts/mutate.py $(PKG)
+mutate: $(STAMP)  # mutation score per core package (minutes each): make mutate PKG=stats [ARGS="--sample 150"]
+	$(BIN)/python scripts/mutate.py $(PKG) $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
