@@ -96,7 +96,12 @@ TARGETS: dict[str, tuple[list[str], list[str]]] = {
             "vizcli/cam/saliency.py",
             "vizcli/cam/metrics.py",
         ],
-        ["tests/test_cam.py", "tests/test_saliency_oracles.py", "tests/test_metrics_oracles.py"],
+        [
+            "tests/test_cam.py",
+            "tests/test_saliency_oracles.py",
+            "tests/test_metrics_oracles.py",
+            "tests/test_sanity_oracles.py",
+        ],
     ),
     "explain": (  # the command's core: layer choice, targets, pictures, the sanity check
         ["vizcli/cam/explain.py", "vizcli/cam/target.py", "vizcli/draw/overlays.py"],
@@ -110,7 +115,12 @@ TARGETS: dict[str, tuple[list[str], list[str]]] = {
     "graph": (["vizcli/graph.py"], ["tests/test_graph.py"]),
     "models": (
         ["vizcli/models/*"],
-        ["tests/test_models.py", "tests/test_timm.py", "tests/test_preprocessing_options.py"],
+        [
+            "tests/test_models.py",
+            "tests/test_timm.py",
+            "tests/test_preprocessing_options.py",
+            "tests/test_download.py",
+        ],
     ),
     "sinks": (
         ["vizcli/output/sinks.py", "vizcli/output/files.py"],
