@@ -736,3 +736,36 @@ def test_sanity_curve_geometry():
         for step, value in enumerate(values[key]):
             x, y = 48 + step * 290, round(296 - (value + 1) * 134)
             assert tuple(curve[y, x]) == colour, (key, step)
+
+
+class _ToChannelsLast(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.permute(0, 2, 3, 1)
+
+
+class _ToChannelsFirst(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.permute(0, 3, 1, 2)
+
+
+def test_ablation_cam_is_the_same_on_a_channels_last_layer_and_per_image():
+    """Ablation-CAM zeroes channels on the layer's own channel axis: a channels-last copy of a
+    network (Swin and ConvNeXt stages are stored so) gets the same maps, and each image of a
+    batch gets the map it gets alone."""
+    torch.manual_seed(0)
+    conv = nn.Conv2d(3, 6, 4, stride=4)
+    head = nn.Sequential(nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 3))
+    first = nn.Sequential(conv, head).eval()
+    last = nn.Sequential(conv, _ToChannelsLast(), _ToChannelsFirst(), head).eval()
+    images = torch.rand(2, 3, 32, 32)
+    classes = torch.tensor([0, 2])
+    ablation = get_method("ablationcam")
+    expected, _ = ablation(LayerProbe(first, "0"), images, classes)
+    probe = LayerProbe(last, "1")
+    found, _ = ablation(probe, images, classes)
+    assert probe.layout.kind == "nhwc" and expected.shape == (2, 8, 8)
+    torch.testing.assert_close(found, expected, rtol=1e-5, atol=1e-6)
+    for i in range(2):
+        alone, _ = ablation(LayerProbe(first, "0"), images[i : i + 1], classes[i : i + 1])
+        torch.testing.assert_close(expected[i : i + 1], alone, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(expected[0], expected[1])

@@ -93,6 +93,17 @@ def test_hog_features_are_scikit_images_hog(size, seed, gain):
     assert metrics.hog_similarity(image, other) == pytest.approx(correlation, abs=1e-4)
 
 
+def test_hog_orientations_wrap_around_at_180_degrees():
+    """Unsigned orientations: an edge leaning a hair below 0 deg (which rounds to 180.0)
+    falls in the first bin, with the upright edges beside it."""
+    x = torch.zeros(16, 16, dtype=torch.float64)
+    x[:, :7], x[:, 8:] = -1.0, 1.0
+    x[:, 7] = -1e-20 * torch.arange(16, dtype=torch.float64)
+    cells = metrics.hog_features(x).view(2, 2, 9)
+    assert torch.equal(cells[..., 1:], torch.zeros_like(cells[..., 1:]))
+    torch.testing.assert_close(cells[..., 0], torch.ones(2, 2, dtype=torch.float64))
+
+
 @pytest.mark.parametrize("zeros", [0.0, 0.5, 0.9])
 def test_spearman_is_scipys_with_average_ranks_for_ties(zeros):
     """scipy's Spearman, ties sharing their average rank: maps with ReLU plateaus of zeros

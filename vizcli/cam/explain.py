@@ -124,9 +124,7 @@ class CamReport:
         """The similarity measures worth showing: the rank correlation of absolute values only
         where it differs from the signed one (never for maps that are all >= 0, as every
         method's here are)."""
-        signed_only = all(
-            abs(row["spearman"] - row["spearman_abs"]) < 1e-12 for row in self.sanity
-        )
+        signed_only = all(abs(row["spearman"] - row["spearman_abs"]) < 1e-12 for row in self.sanity)
         keys = ["spearman", "spearman_abs", "ssim", "hog"]
         return [k for k in keys if not (signed_only and k == "spearman_abs")]
 

@@ -132,7 +132,7 @@ def hog_features(image: torch.Tensor, cell: int = 8, bins: int = 9) -> torch.Ten
     gy[1:-1, :] = x[2:, :] - x[:-2, :]
     magnitude = torch.hypot(gx, gy)
     angle = torch.rad2deg(torch.atan2(gy, gx)) % 180
-    index = (angle / (180 / bins)).long().clamp(max=bins - 1)
+    index = (angle / (180 / bins)).long() % bins  # a hair below 0 deg rounds to 180: bin 0
     h, w = (x.shape[0] // cell) * cell, (x.shape[1] // cell) * cell
     one_hot = torch.nn.functional.one_hot(index[:h, :w], bins).double() * magnitude[:h, :w, None]
     cells = one_hot.view(h // cell, cell, w // cell, cell, bins).sum((1, 3))
