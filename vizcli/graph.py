@@ -296,7 +296,7 @@ def _collapse_repeats(graph: ModuleGraph, minimum: int = 3) -> None:
 
 
 def _same_block(a: GraphNode, b: GraphNode) -> bool:
-    if a.kind != "module" or b.kind != "module" or a.count == 0:
+    if a.kind != "module" or b.kind != "module":
         return False
     parent = a.names[-1].rpartition(".")[0]
     return (
