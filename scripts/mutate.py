@@ -198,10 +198,17 @@ def generated(name: str) -> Path:
     return space
 
 
-def pick(status: dict[str, str], size: int) -> list[str]:
-    """A sample of mutant names, the same for the same set of mutants."""
+def pick(space: Path, status: dict[str, str], size: int) -> list[str]:
+    """A seeded random sample of mutant names, saved in the workspace at first use, so that
+    later edits (which add, drop or rename mutants) do not redraw it: mutants of changed
+    functions keep their place and are tested again."""
+    saved = space / f"sample-{size}.json"
+    if saved.exists():
+        return [m for m in json.loads(saved.read_text(encoding="utf-8")) if m in status]
     names = sorted(status)
-    return sorted(random.Random(0).sample(names, min(size, len(names))))
+    chosen = sorted(random.Random(0).sample(names, min(size, len(names))))
+    saved.write_text(json.dumps(chosen, indent=1), encoding="utf-8")
+    return chosen
 
 
 def wilson(hits: int, total: int, z: float = 1.96) -> tuple[float, float]:
@@ -219,7 +226,7 @@ def run(name: str, children: int, report_only: bool = False, sample: int | None 
     if sample:
         space = generated(name)
         before = results(space)
-        chosen = pick(before, sample)
+        chosen = pick(space, before, sample)
         todo = [m for m in chosen if before[m] == "not checked"] if not report_only else []
         if todo:
             mutmut(space, "run", "--max-children", str(children), *todo)
@@ -228,7 +235,7 @@ def run(name: str, children: int, report_only: bool = False, sample: int | None 
         mutmut(space, "run", "--max-children", str(children))
     status = results(space)
     if sample:
-        status = {m: status[m] for m in pick(status, sample)}
+        status = {m: status[m] for m in pick(space, status, sample)}
     equivalent = equivalents() & set(status)
     killed = sum(s in ("killed", "timeout", "caught by type check") for s in status.values())
     missed = sorted(m for m, s in status.items() if m not in equivalent and s in _MISSED)
