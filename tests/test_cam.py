@@ -769,3 +769,16 @@ def test_ablation_cam_is_the_same_on_a_channels_last_layer_and_per_image():
         alone, _ = ablation(LayerProbe(first, "0"), images[i : i + 1], classes[i : i + 1])
         torch.testing.assert_close(expected[i : i + 1], alone, rtol=1e-5, atol=1e-6)
     assert not torch.allclose(expected[0], expected[1])
+
+
+def test_a_flat_layer_is_one_error_line_with_the_way_out():
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2)
+    )
+    with pytest.raises(UsageError) as caught:
+        get_method("gradcam")(LayerProbe(model, "3"), torch.rand(1, 3, 16, 16), None)
+    assert str(caught.value) == (
+        "the layer outputs (1, 2), not an image-like tensor "
+        "(pick a convolutional layer; see 'vizcli layers MODEL')"
+    )
+    assert not has_hooks(model)
