@@ -457,3 +457,36 @@ def test_in_place_additions_are_named_add():
     assert kinds == [("input", "input"), ("module", "Linear"), ("function", "add"),
                      ("output", "output")]  # fmt: skip
     assert graph.nodes[2].label() == "add\n1×3"
+
+
+def test_a_tuple_output_keeps_its_output_node():
+    class TwoOut(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = torch.nn.Linear(4, 4)
+
+        def forward(self, x):
+            y = self.fc(x)
+            return y, y * 2
+
+    graph = module_graph(TwoOut(), [torch.randn(1, 4)], 1, "two")
+    assert [(n.kind, n.type, n.shape) for n in graph.nodes] == [
+        ("input", "input", [1, 4]), ("module", "Linear", [1, 4]), ("function", "mul", [1, 4]),
+        ("output", "output", None)]  # fmt: skip
+    assert ("n1", "n3") in graph.edges and ("n2", "n3") in graph.edges  # both feed the output
+
+
+def test_the_fallback_note_gives_the_first_sentence_of_the_reason():
+    class Loop(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = torch.nn.Linear(4, 4)
+
+        def forward(self, x):
+            return torch.stack([self.fc(row) for row in x])  # fx cannot iterate a traced tensor
+
+    graph = module_graph(Loop(), [torch.randn(2, 4)], 1, "loop")
+    assert graph.note == (
+        "torch.fx could not trace the model (Proxy object cannot be iterated); "
+        "edges follow execution order"
+    )
