@@ -782,3 +782,95 @@ def test_a_flat_layer_is_one_error_line_with_the_way_out():
         "(pick a convolutional layer; see 'vizcli layers MODEL')"
     )
     assert not has_hooks(model)
+
+
+def test_explain_reports_what_the_model_computes():
+    """The report against the model run by hand: every class's probability (softmax) and rank,
+    the asked-for class explained from the first pass on, its map equal to the method's own."""
+    from tests.conftest import SAMPLES, TINY
+    from vizcli.cam.explain import CamOptions, explain
+    from vizcli.images import load_tensor
+    from vizcli.models import resolve_model
+
+    torch.manual_seed(0)
+    loaded = resolve_model(f"{TINY}:TinyNet", device="cpu")
+    loaded.preprocess = loaded.preprocess.with_size(48)
+    paths = [SAMPLES / "chelsea.png", SAMPLES / "coffee.png"]
+    batch = torch.cat([load_tensor(p, loaded.preprocess) for p in paths])
+    with torch.no_grad():
+        probabilities = torch.softmax(loaded.model(batch), 1)
+    target = int(probabilities[0].argmin())  # not the top class of the first image
+    options = CamOptions("gradcam", layer="features.0", targets=(str(target),))
+    report = explain(loaded, paths, options, lambda artifact: None)
+    assert (report.method, report.title, report.layer) == ("gradcam", "Grad-CAM", "features.0")
+    for path, p in zip(paths, probabilities, strict=True):
+        order = [int(i) for i in p.argsort(descending=True)]
+        found = report.predictions[path.stem]
+        assert [x.index for x in found] == order  # all 4 classes, most probable first
+        assert [x.rank for x in found] == [1, 2, 3, 4]
+        for x in found:
+            assert x.probability == pytest.approx(float(p[x.index]), abs=1e-6)
+    assert [r.image for r in report.results] == ["chelsea", "coffee"]
+    for result, p in zip(report.results, probabilities, strict=True):
+        assert result.target.index == target and result.rank == 0
+        assert result.target.probability == pytest.approx(float(p[target]), abs=1e-6)
+        assert result.target.rank == 1 + int((p > p[target]).sum())
+    expected, _ = get_method("gradcam")(
+        LayerProbe(loaded.model, "features.0"), batch, torch.tensor([target, target])
+    )
+    torch.testing.assert_close(torch.stack([r.raw for r in report.results]), expected)
+    details = report.manifest_details(options)
+    assert "sanity" not in details and details["method"] == "gradcam"
+    assert details["normalization"] == {
+        "pictures": "each map min-max scaled to [0, 1] on its own, then upsampled bilinearly "
+        "to the model's crop",
+        "npy": "the method's raw values at its own resolution, not normalised",
+    }
+
+
+def test_panel_overlay_and_the_original_frame_pixel_by_pixel():
+    """The picture helpers against hand-made expectations: tiles side by side below an
+    18-pixel caption strip with 4-pixel white gaps, the caption black at 13 px; the blend as
+    OpenCV computes it; the map laid into the photo's frame as OpenCV resizes it."""
+    from vizcli.draw.overlays import in_original_frame, overlay, panel
+
+    tiles = [np.full((20, 150, 3), 50, np.uint8), np.full((16, 100, 3), 100, np.uint8)]
+    out = panel(tiles, "tiger cat 37.9%  gradcam")
+    assert out.shape == (18 + 20, 150 + 4 + 100, 3)
+    assert (out[18:38, :150] == 50).all() and (out[18:34, 154:] == 100).all()
+    assert (out[18:, 150:154] == 255).all() and (out[34:, 154:] == 255).all()  # gap, below
+    strip = out[:18]
+    dark = np.argwhere((strip < 128).all(-1))
+    assert dark[:, 1].min() < 8 and dark[:, 1].max() > 140  # 13 px text, from x = 4
+    assert (strip == 0).all(-1).any()  # drawn in black
+
+    rng = np.random.default_rng(0)
+    pixels, heat = rng.integers(0, 256, (2, 9, 7, 3), dtype=np.uint8)
+    for alpha in (0.0, 0.35, 1.0):
+        expected = cv2.addWeighted(pixels, 1 - alpha, heat, alpha, 0)
+        assert np.abs(overlay(pixels, heat, alpha).astype(int) - expected).max() <= 1
+    black = np.zeros((4, 4, 3), np.uint8)
+    assert (overlay(black, black, 0.5) == 0).all()
+
+    photo = np.zeros((30, 40, 3), np.uint8)
+    small = torch.rand(5, 5, generator=torch.Generator().manual_seed(1))
+    full, seen = in_original_frame(photo, small, [-5.0, 2.0, 35.0, 42.0])  # left and bottom cut
+    whole = cv2.resize(small.numpy(), (40, 40), interpolation=cv2.INTER_LINEAR)
+    assert full.dtype == np.float32 and seen.dtype == bool
+    np.testing.assert_allclose(full[2:30, 0:35], whole[0:28, 5:40], atol=1e-5)
+    assert (full[:2] == 0).all() and (full[:, 35:] == 0).all()
+    assert seen[2:30, :35].all() and seen.sum() == 28 * 35
+    away, nothing = in_original_frame(photo, small, [50.0, 0.0, 90.0, 30.0])  # beyond the photo
+    assert not nothing.any() and (away == 0).all()
+
+
+def test_sanity_curve_names_its_first_and_last_stage_in_black():
+    from vizcli.cam.explain import CamReport
+    from vizcli.draw.overlays import sanity_curve
+
+    report = CamReport("gradcam", "Grad-CAM", "layer4", False)
+    report.sanity = [{"randomized_through": n, "spearman": 0.5, "spearman_abs": 0.5, "ssim": 0.2,
+                      "hog": 0.1} for n in ("fc", "layer4", "conv1")]  # fmt: skip
+    curve = sanity_curve(report)
+    caption = curve[300:318, 48:600]  # "fc ... conv1 (logits -> input)" below the plot
+    assert (caption == 0).all(-1).sum() >= 5  # anti-aliased: a few pixels are pure black
