@@ -599,9 +599,10 @@ def test_sanity_check_block_by_block_for_every_image(tmp_path):
     assert {a.tag for a in scalars} == {f"sanity/gradcam/{k}" for k in
                                         ("spearman", "spearman_abs", "ssim", "hog")}  # fmt: skip
     assert any(isinstance(a, artifacts.Image) and a.tag == "sanity/gradcam/curve" for a in emitted)
-    two = explain(loaded, paths, CamOptions("gradcam", sanity=True, sanity_images=2),
-                  lambda a: None)  # fmt: skip
+    two = explain(loaded, paths, CamOptions("gradcam", sanity=True, sanity_images=2,
+                                            sanity_depth=1, batch_size=2), lambda a: None)  # fmt: skip
     assert len(two.sanity_images) == 2
+    assert [row["randomized_through"] for row in two.sanity] == ["fc", "features"]  # depth 1
 
 
 def test_ssim_and_hog_similarity_of_known_pairs():
@@ -874,3 +875,37 @@ def test_sanity_curve_names_its_first_and_last_stage_in_black():
     curve = sanity_curve(report)
     caption = curve[300:318, 48:600]  # "fc ... conv1 (logits -> input)" below the plot
     assert (caption == 0).all(-1).sum() >= 5  # anti-aliased: a few pixels are pure black
+
+
+class _Tokens(nn.Module):
+    """Patch tokens, a LayerNorm, then a linear projection (a ViT block's qkv) and a head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Conv2d(3, 8, 8, stride=8)
+        self.norm = nn.LayerNorm(8)
+        self.qkv = nn.Linear(8, 24)
+        self.head = nn.Linear(24, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = self.embed(x).flatten(2).transpose(1, 2)
+        return self.head(self.qkv(self.norm(tokens)).mean(1))
+
+
+class _Flat(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(12, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x.flatten(1)[:, :12])
+
+
+def test_the_automatic_layer_is_the_map_a_projection_reads_or_a_clear_error():
+    """A linear projection of tokens (qkv) is explained on the map it projects (the norm);
+    a model with no spatial layer at all says so and how to go on."""
+    torch.manual_seed(0)
+    assert choose_layer(_Tokens().eval(), torch.rand(1, 3, 32, 32), None) == ("norm", True)
+    with pytest.raises(UsageError) as caught:
+        choose_layer(_Flat(), torch.rand(1, 3, 32, 32), None)
+    assert str(caught.value) == "no layer outputs a spatial map to explain (give --layer)"
