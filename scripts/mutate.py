@@ -220,14 +220,18 @@ def wilson(hits: int, total: int, z: float = 1.96) -> tuple[float, float]:
     return round(100 * (centre - half), 1), round(100 * (centre + half), 1)
 
 
-def run(name: str, children: int, report_only: bool = False, sample: int | None = None) -> dict:
+def run(
+    name: str, children: int, report_only: bool = False, sample: int | None = None,
+    again: bool = False,
+) -> dict:  # fmt: skip
     space = WORK / name
     started = time.monotonic()
     if sample:
         space = generated(name)
         before = results(space)
         chosen = pick(space, before, sample)
-        todo = [m for m in chosen if before[m] == "not checked"] if not report_only else []
+        redo = {"not checked", *(_MISSED if again else ())}
+        todo = [m for m in chosen if before[m] in redo] if not report_only else []
         if todo:
             mutmut(space, "run", "--max-children", str(children), *todo)
     elif not report_only:
@@ -269,13 +273,16 @@ def main() -> int:
         "--report", action="store_true", help="score the last run's results without running"
     )
     parser.add_argument("--sample", type=int, help="test a seeded random sample of N mutants")
+    parser.add_argument(
+        "--again", action="store_true", help="with --sample: test the survivors again (new tests)"
+    )
     args = parser.parse_args()
     unknown = [p for p in args.packages if p not in TARGETS]
     if unknown:
         parser.error(f"unknown package(s): {', '.join(unknown)}")
     scores = []
     for name in args.packages or list(TARGETS):
-        score = run(name, args.children, args.report, args.sample)
+        score = run(name, args.children, args.report, args.sample, args.again)
         scores.append(score)
         sampled = ""
         if "sampled_from" in score:

@@ -599,8 +599,8 @@ def test_sanity_check_block_by_block_for_every_image(tmp_path):
     assert {a.tag for a in scalars} == {f"sanity/gradcam/{k}" for k in
                                         ("spearman", "spearman_abs", "ssim", "hog")}  # fmt: skip
     assert any(isinstance(a, artifacts.Image) and a.tag == "sanity/gradcam/curve" for a in emitted)
-    two = explain(loaded, paths, CamOptions("gradcam", sanity=True, sanity_images=2,
-                                            sanity_depth=1, batch_size=2), lambda a: None)  # fmt: skip
+    options = CamOptions("gradcam", sanity=True, sanity_images=2, sanity_depth=1, batch_size=2)
+    two = explain(loaded, paths, options, lambda a: None)
     assert len(two.sanity_images) == 2
     assert [row["randomized_through"] for row in two.sanity] == ["fc", "features"]  # depth 1
 
