@@ -194,3 +194,15 @@ def test_reachable_is_a_bounded_probe(monkeypatch):
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]  # nothing listens once this closes
     assert not dl.reachable("127.0.0.1", port)
+
+
+def test_the_log_says_what_comes_from_where(server, tmp_path, caplog, monkeypatch):
+    monkeypatch.setenv("VIZCLI_DOWNLOAD_TIMEOUT", "7")
+    target = tmp_path / "w.pth"
+    with caplog.at_level("INFO", logger="vizcli"):
+        dl.download(f"{server}/whole", target, "ResNet18_Weights.IMAGENET1K_V1")
+    assert [r.getMessage() for r in caplog.records] == [
+        f"downloading ResNet18_Weights.IMAGENET1K_V1 from {server}/whole to {target} "
+        "(gives up after 7 s without data)",
+        f"whole, {len(PAYLOAD) / 1e6:.1f} MB",
+    ]

@@ -254,3 +254,56 @@ def test_inputs_go_where_the_parameters_are():
     free = loaded(ParamFree())
     free.device = torch.device("meta")
     assert free.input_device == torch.device("meta")
+
+
+def test_model_and_weights_errors_word_for_word(tmp_path):
+    """One line each: what is wrong and what to do, with the user's own names in it."""
+    import io
+    import zipfile
+
+    from vizcli.errors import WeightsUsageError
+    from vizcli.models.checkpoints import load_checkpoint_into, read_state_dict
+    from vizcli.models.loaded import WeightsInfo
+
+    def message(call, kind=Exception) -> str:
+        with pytest.raises(kind) as caught:
+            call()
+        return str(caught.value)
+
+    assert message(lambda: read_state_dict("https://host/w.pth"), WeightsUsageError) == (
+        "--weights takes a local file, not a URL: https://host/w.pth "
+        "(download it first (curl -LO URL), then pass the file)"
+    )
+    wrong = tmp_path / "wrong.pth"
+    torch.save({"other": torch.zeros(2)}, wrong)
+    assert message(lambda: load_checkpoint_into(TinyNet(), str(wrong)), WeightsError) == (
+        f"checkpoint {wrong} does not fit TinyNet: 4 missing keys (e.g. features.0.weight, "
+        "features.0.bias, fc.weight), 1 unexpected keys (e.g. other) "
+        "(was it saved from another architecture?)"
+    )
+    buffer = io.BytesIO()
+    torch.save(TinyNet().state_dict(), buffer)
+    cut = tmp_path / "cut.pth"
+    cut.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    assert message(lambda: read_state_dict(str(cut)), WeightsError) == (
+        f"{cut} is not a PyTorch checkpoint: File is not a zip file"
+    )
+    bomb = tmp_path / "bomb.pth"  # 80 MB of zeros deflated to a few hundred kB
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("bomb/data.pkl", bytes(80 << 20))
+    size = bomb.stat().st_size / 1e6
+    assert message(lambda: read_state_dict(str(bomb)), WeightsError) == (
+        f"{bomb} ({size:.1f} MB) would inflate to 0.1 GB in memory; refused "
+        "(torch.save writes tensors uncompressed; raise VIZCLI_MAX_CHECKPOINT_GB if real)"
+    )
+    assert message(lambda: resolve_device("meta"), UsageError) == (
+        "unsupported device 'meta' (use auto, cpu, cuda or mps)"
+    )
+    assert message(lambda: resolve_model(f"{TINY}:", weights="none")) == (
+        f"bad model spec '{TINY}:' (use module:factory or path/to/file.py:factory)"
+    )
+    tags = message(lambda: resolve_model("timm/resnet18.zzzzz", weights="none"))
+    assert tags.startswith("timm has no pretrained tag 'zzzzz' for resnet18 (tags: ")
+    assert "tv_in1k" in tags and tags.endswith(")")
+    assert WeightsInfo("auto", "factory").describe() == "as built by the factory"
+    assert WeightsInfo("auto", "factory", name="v2").describe() == "as built by the factory (v2)"
