@@ -307,3 +307,45 @@ def test_model_and_weights_errors_word_for_word(tmp_path):
     assert "tv_in1k" in tags and tags.endswith(")")
     assert WeightsInfo("auto", "factory").describe() == "as built by the factory"
     assert WeightsInfo("auto", "factory", name="v2").describe() == "as built by the factory (v2)"
+
+
+def test_checkpoint_size_limits_and_format_sniffing_at_their_edges(tmp_path, monkeypatch):
+    """A file exactly at VIZCLI_MAX_CHECKPOINT_GB is read, one byte over is refused; a
+    safetensors header length of 2**28 bytes or more is not taken for safetensors."""
+    import re
+
+    from vizcli.models.checkpoints import _is_safetensors, read_state_dict
+
+    path = tmp_path / "w.bin"
+    path.write_bytes(b"x" * 1000)
+    monkeypatch.setenv("VIZCLI_MAX_CHECKPOINT_GB", "0.000001")  # 1000 bytes
+    with pytest.raises(WeightsError, match="unrecognised file format"):
+        read_state_dict(str(path))  # at the limit: read, and found not to be a checkpoint
+    path.write_bytes(b"x" * 1001)
+    with pytest.raises(WeightsError, match=re.escape("is 0.0 GB, over the 0 GB limit")):
+        read_state_dict(str(path))
+    just_below = ((1 << 28) - 1).to_bytes(8, "little") + b"{"
+    at_limit = (1 << 28).to_bytes(8, "little") + b"{"
+    assert _is_safetensors(tmp_path / "w.bin", just_below)
+    assert not _is_safetensors(tmp_path / "w.bin", at_limit)
+    assert not _is_safetensors(tmp_path / "w.bin", just_below[:8])  # too short to tell
+
+
+def test_timm_errors_offline_and_without_timm(monkeypatch):
+    import re
+    import sys
+
+    sentence = r"timm/resnet18\.\w+ is not in the Hugging Face hub cache and --offline is set"
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the hub's own switch counts as --offline
+    monkeypatch.setenv("VIZCLI_OFFLINE", "0")
+    loaded = resolve_model("timm/resnet18", weights="auto", device="cpu")
+    assert re.fullmatch(sentence + "; using random init", loaded.weights.warning)
+    with pytest.raises(WeightsError) as caught:
+        resolve_model("timm/resnet18", weights="DEFAULT", device="cpu")
+    assert re.fullmatch(
+        sentence + r" \(copy the weights into HF_HOME, or use --weights none\)", str(caught.value)
+    )
+    monkeypatch.setitem(sys.modules, "timm", None)  # as if it were not installed
+    with pytest.raises(UsageError) as caught:
+        resolve_model("timm/resnet18", weights="none", meta=True)
+    assert str(caught.value) == "timm models need timm (pip install timm)"
