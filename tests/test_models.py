@@ -349,3 +349,21 @@ def test_timm_errors_offline_and_without_timm(monkeypatch):
     with pytest.raises(UsageError) as caught:
         resolve_model("timm/resnet18", weights="none", meta=True)
     assert str(caught.value) == "timm models need timm (pip install timm)"
+
+
+def test_pretrained_googlenet_is_built_as_its_weights_require(isolated_torch_home):
+    """GoogLeNet's published weights expect ``transform_input=True`` (and aux heads in the
+    file): vizcli builds it as ``googlenet(weights=...)`` does, from a seeded hub cache."""
+    from torchvision.models import GoogLeNet_Weights, googlenet
+
+    torch.manual_seed(0)
+    reference = googlenet(weights=None, aux_logits=True, init_weights=True).state_dict()
+    path = cached_weights_path(GoogLeNet_Weights.DEFAULT)
+    path.parent.mkdir(parents=True)
+    torch.save(reference, path)
+    loaded = resolve_model("googlenet", weights="DEFAULT", device="cpu", offline=True)
+    assert loaded.weights.kind == "torchvision" and loaded.weights.path == str(path)
+    assert loaded.model.transform_input is True and loaded.model.aux_logits is False
+    assert len(loaded.categories) == 1000 and loaded.categories[0] == "tench"
+    state = loaded.model.state_dict()
+    assert all(torch.equal(state[k], reference[k]) for k in state)
