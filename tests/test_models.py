@@ -367,3 +367,11 @@ def test_pretrained_googlenet_is_built_as_its_weights_require(isolated_torch_hom
     assert len(loaded.categories) == 1000 and loaded.categories[0] == "tench"
     state = loaded.model.state_dict()
     assert all(torch.equal(state[k], reference[k]) for k in state)
+
+
+def test_no_weights_still_shows_the_published_architecture():
+    """``--weights none`` builds what ``DEFAULT`` would load into (GoogLeNet without its aux
+    heads, with its input transform), only with random values."""
+    loaded = resolve_model("googlenet", weights="none", device="cpu")
+    assert loaded.model.transform_input is True and loaded.model.aux_logits is False
+    assert loaded.model.aux1 is None and loaded.weights.kind == "random"
