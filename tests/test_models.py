@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 from pathlib import Path
 
@@ -375,3 +376,59 @@ def test_no_weights_still_shows_the_published_architecture():
     loaded = resolve_model("googlenet", weights="none", device="cpu")
     assert loaded.model.transform_input is True and loaded.model.aux_logits is False
     assert loaded.model.aux1 is None and loaded.weights.kind == "random"
+
+
+@pytest.mark.parametrize("weights", ["auto", "DEFAULT"])
+def test_missing_weights_are_downloaded_to_the_hub_cache_path(
+    isolated_torch_home, monkeypatch, weights
+):
+    """Online, a file not in the cache is fetched from the weights' own URL to the path torch
+    hub uses, then loaded (the server is stood in for by writing the file)."""
+    from torchvision.models import SqueezeNet1_1_Weights, squeezenet1_1
+
+    from vizcli.models import download
+
+    torch.manual_seed(5)
+    reference = squeezenet1_1().state_dict()
+    fetched = []
+
+    def fake_download(url: str, path: Path, what: str) -> None:
+        fetched.append((url, path, what))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(reference, path)
+
+    monkeypatch.setattr(download, "download", fake_download)
+    monkeypatch.setenv("VIZCLI_OFFLINE", "0")
+    loaded = resolve_model("squeezenet1_1", weights=weights, device="cpu")
+    member = SqueezeNet1_1_Weights.DEFAULT
+    assert fetched == [(member.url, cached_weights_path(member), str(member))]
+    assert loaded.weights.kind == "torchvision"
+    assert torch.equal(loaded.model.state_dict()["classifier.1.weight"],
+                       reference["classifier.1.weight"])  # fmt: skip
+
+
+def test_timm_hands_the_download_timeout_to_the_hub(monkeypatch):
+    from vizcli.models.timm import _timm
+
+    monkeypatch.setenv("VIZCLI_DOWNLOAD_TIMEOUT", "7")
+    monkeypatch.delenv("HF_HUB_ETAG_TIMEOUT", raising=False)
+    monkeypatch.delenv("HF_HUB_DOWNLOAD_TIMEOUT", raising=False)
+    _timm()
+    assert os.environ["HF_HUB_ETAG_TIMEOUT"] == os.environ["HF_HUB_DOWNLOAD_TIMEOUT"] == "7"
+    monkeypatch.setenv("HF_HUB_ETAG_TIMEOUT", "3")  # the user's own setting wins
+    _timm()
+    assert os.environ["HF_HUB_ETAG_TIMEOUT"] == "3"
+
+
+def test_a_zip_that_is_no_torch_file_is_named(tmp_path):
+    import zipfile
+
+    from vizcli.models.checkpoints import read_state_dict
+
+    path = tmp_path / "notes.pth"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("notes/readme.txt", "hello")
+    with pytest.raises(WeightsError) as caught:
+        read_state_dict(str(path))
+    assert str(caught.value).startswith(f"{path} is not a PyTorch checkpoint: ")
+    assert "hasRecord" in str(caught.value)  # torch's own words: the record it looked for
