@@ -432,3 +432,33 @@ def test_a_zip_that_is_no_torch_file_is_named(tmp_path):
         read_state_dict(str(path))
     assert str(caught.value).startswith(f"{path} is not a PyTorch checkpoint: ")
     assert "hasRecord" in str(caught.value)  # torch's own words: the record it looked for
+
+
+def test_a_forward_that_needs_two_images_is_refused_before_any_work():
+    from vizcli.models.loaded import LoadedModel, WeightsInfo
+
+    class Flow(torch.nn.Module):
+        def forward(self, *frames):  # optical flow: two frames, taken as *args
+            return frames[0] - frames[1]
+
+    class Pair(torch.nn.Module):
+        def forward(self, left, right, scale=1.0):
+            return (left - right) * scale
+
+    def loaded(model, task):
+        return LoadedModel(model, "my.py:net", "net", "factory", task,
+                           WeightsInfo("auto", "factory"), torch.device("cpu"), None)  # fmt: skip
+
+    hint = "('vizcli summary' and 'vizcli graph' take several --input shapes)"
+    with pytest.raises(UsageError) as caught:
+        loaded(Flow(), "optical_flow").require_single_input("fmaps")
+    assert str(caught.value) == (
+        "my.py:net's forward takes 2 inputs (two images); fmaps feeds it one batch of images "
+        + hint
+    )
+    with pytest.raises(UsageError) as caught:
+        loaded(Pair(), "classification").require_single_input("cam")
+    assert str(caught.value) == (
+        "my.py:net's forward takes 2 inputs (left, right); cam feeds it one batch of images " + hint
+    )
+    loaded(TinyNet(), "classification").require_single_input("cam")  # one input: fine
