@@ -306,6 +306,8 @@ def test_model_and_weights_errors_word_for_word(tmp_path):
     tags = message(lambda: resolve_model("timm/resnet18.zzzzz", weights="none"))
     assert tags.startswith("timm has no pretrained tag 'zzzzz' for resnet18 (tags: ")
     assert "tv_in1k" in tags and tags.endswith(")")
+    bare = message(lambda: resolve_model("timm/botnet50ts_256.zzz", weights="none"))
+    assert bare == "timm has no pretrained tag 'zzz' for botnet50ts_256"  # it has no tags at all
     assert WeightsInfo("auto", "factory").describe() == "as built by the factory"
     assert WeightsInfo("auto", "factory", name="v2").describe() == "as built by the factory (v2)"
 
