@@ -237,9 +237,8 @@ def run(
     elif not report_only:
         space = prepare(name)
         mutmut(space, "run", "--max-children", str(children))
-    status = results(space)
-    if sample:
-        status = {m: status[m] for m in pick(space, status, sample)}
+    everything = results(space)
+    status = {m: everything[m] for m in pick(space, everything, sample)} if sample else everything
     equivalent = equivalents() & set(status)
     killed = sum(s in ("killed", "timeout", "caught by type check") for s in status.values())
     missed = sorted(m for m, s in status.items() if m not in equivalent and s in _MISSED)
@@ -255,7 +254,7 @@ def run(
         "survivors": missed,
     }
     if sample:
-        score["sampled_from"] = len(results(space))
+        score["sampled_from"] = len(everything)
         score["interval"] = wilson(killed, counted)
     (space / "score.json").write_text(json.dumps(score, indent=2), encoding="utf-8")
     return score

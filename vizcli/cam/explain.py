@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from vizcli import artifacts
+from vizcli.cam import metrics as cam_metrics
 from vizcli.cam.base import LayerProbe, get_method, upsample
 from vizcli.cam.target import find_target_layer
 from vizcli.draw.grids import normalize
@@ -125,8 +126,7 @@ class CamReport:
         where it differs from the signed one (never for maps that are all >= 0, as every
         method's here are)."""
         signed_only = all(abs(row["spearman"] - row["spearman_abs"]) < 1e-12 for row in self.sanity)
-        keys = ["spearman", "spearman_abs", "ssim", "hog"]
-        return [k for k in keys if not (signed_only and k == "spearman_abs")]
+        return [k for k in cam_metrics.SANITY_MEASURES if not (signed_only and k == "spearman_abs")]
 
     def sanity_verdict(self) -> str | None:
         """'depends on the model' when the final rank correlation falls below 0.5."""
@@ -238,7 +238,6 @@ def explain(
     progress: Callable[[int], None] | None = None,
 ) -> CamReport:
     """Explain each image's predicted (or given) classes with ``options.method``."""
-    from vizcli.cam import metrics as cam_metrics
     from vizcli.draw import overlays
     from vizcli.images import load_tensor
 
@@ -331,7 +330,7 @@ def explain(
         )  # fmt: skip
         report.sanity, report.sanity_images = found["stages"], found["images"]
         for step, row in enumerate(report.sanity):
-            for key in ("spearman", "spearman_abs", "ssim", "hog"):
+            for key in cam_metrics.SANITY_MEASURES:
                 emit(artifacts.Scalar(f"sanity/{method.name}/{key}", row[key], step))
         emit(artifacts.Image(f"sanity/{method.name}/curve", overlays.sanity_curve(report)))
     return report

@@ -87,6 +87,9 @@ def faithfulness(
     }
 
 
+SANITY_MEASURES = ("spearman", "spearman_abs", "ssim", "hog")  # per stage, in this order
+
+
 def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
     """Spearman's rank correlation of two maps: Pearson's r of their ranks, tied values sharing
     their average rank (as ``scipy.stats.spearmanr``), so the zero plateaus a ReLU leaves in
@@ -210,7 +213,7 @@ def cascading_randomization(
     stages = []
     for step, row in enumerate(per_image[0] if per_image else []):
         mean = {key: sum(p[step][key] for p in per_image) / len(per_image)
-                for key in ("spearman", "spearman_abs", "ssim", "hog")}  # fmt: skip
+                for key in SANITY_MEASURES}  # fmt: skip
         stages.append({"randomized_through": row["layer"], **mean})
     return {
         "depth": depth,
