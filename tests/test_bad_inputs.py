@@ -224,3 +224,56 @@ def test_a_signal_mid_run_leaves_no_partial_files(tmp_path, signum, code, line):
     assert proc.returncode == code
     assert stderr.strip().splitlines()[-1] == line
     assert not out.exists()  # the folder was created by the run, and removed with it
+
+
+@pytest.mark.parametrize(
+    ("factory", "command", "expected"),
+    [("Raises", "fmaps", "ValueError: boom in the user's forward (in Raises.forward, "),
+     ("Buggy", "cam", "RuntimeError: Given groups=1, weight of size [4, 3, 3, 3], expected "
+      "input[1, 4, 224, 224] to have 3 channels"),
+     ("Buggy", "actmax", "(in Buggy.forward, ")],
+)  # fmt: skip
+def test_a_bug_in_the_users_forward_is_theirs_not_an_internal_error(
+    tmp_path, factory, command, expected
+):
+    """The one line names the exception, its message and the user's forward with its line."""
+    inputs = ["--class", "1", "--steps", "1"] if command == "actmax" else [CHELSEA]
+    result = run_subprocess(command, f"{TINY}:{factory}", *inputs, "--out", str(tmp_path))
+    assert result.code == 1, result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: the model's forward failed: "), line
+    assert expected in line and "internal error" not in line
+    assert f"tiny_models.py:{_line_of(factory)}" in line
+    assert line.endswith("(--debug shows the traceback)") and "Traceback" not in result.stderr
+
+
+def _line_of(factory: str) -> int:
+    """The line of ``factory``'s failing statement in tests/tiny_models.py."""
+    import inspect
+
+    from tests import tiny_models
+
+    source, first = inspect.getsourcelines(getattr(tiny_models, factory).forward)
+    return first + len(source) - 1
+
+
+def test_a_bug_in_a_vizcli_hook_stays_an_internal_error():
+    from torch import nn
+
+    from vizcli.errors import failure_in_model
+    from vizcli.hooks import capture
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU())
+
+    def broken(name, output):
+        raise KeyError("vizcli's own bug")
+
+    with pytest.raises(KeyError) as caught, capture(model, {"0": model[0]}, broken):
+        model(torch.zeros(1, 3, 8, 8))
+    assert failure_in_model(caught.value) is None
+    with pytest.raises(ValueError) as raised:
+        model[0].register_forward_hook(lambda *a: (_ for _ in ()).throw(ValueError("user hook")))
+        model(torch.zeros(1, 3, 8, 8))
+    assert failure_in_model(raised.value).startswith(
+        "the model's forward failed: ValueError: user hook"
+    )

@@ -363,3 +363,41 @@ class Nested(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
+
+
+class TwoConvs(nn.Module):
+    """Two convolutions (6 and 8 channels, the second at stride 2) and a linear head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 6, 3, padding=1)
+        self.conv2 = nn.Conv2d(6, 8, 3, stride=2, padding=1)
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.conv2(self.conv1(x).relu()).relu().mean((2, 3)))
+
+
+def two_convs() -> nn.Module:
+    torch.manual_seed(0)
+    return TwoConvs()
+
+
+class Buggy(nn.Module):
+    """A user's model with a bug: its forward feeds a 3-channel convolution 4 channels."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(torch.cat([x, x[:, :1]], 1)).mean((2, 3))
+
+
+class Raises(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise ValueError("boom in the user's forward")

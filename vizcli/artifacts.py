@@ -18,6 +18,7 @@ class Image:
     pixels: np.ndarray  # H x W x 3, uint8
     step: int = 0
     label: str | None = None  # e.g. the input image's name, used in PNG file names
+    role: str = "image"  # "progress": a step on the way (TensorBoard only); "result": its end
 
     @functools.cached_property
     def png(self) -> bytes:

@@ -75,3 +75,38 @@ def suggest(name: str, candidates: Iterable[str], n: int = 3) -> str | None:
     if not matches:
         return None
     return "did you mean " + ", ".join(repr(m) for m in matches) + "?"
+
+
+def failure_in_model(exc: BaseException) -> str | None:
+    """One line for an exception raised inside a model's forward (the user's code, or a
+    library layer given inputs it cannot take), or None when vizcli itself raised it.
+
+    The traceback is read from vizcli's last frame on: the exception happened in the model
+    when a module's ``__call__`` (``torch.nn.Module._call_impl``) ran after that frame. A
+    vizcli hook that fails runs inside the call too, but is vizcli's last frame itself.
+    The line names the deepest ``forward`` outside torch itself (the user's, torchvision's
+    or timm's), else torch's own.
+    """
+    import os
+
+    frames, tb = [], exc.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame)
+        tb = tb.tb_next
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    inside = [i for i, f in enumerate(frames) if f.f_code.co_filename.startswith(package)]
+    after = frames[inside[-1] + 1 :] if inside else frames
+    calls = [i for i, f in enumerate(after) if f.f_code.co_name == "_call_impl"]
+    if not calls:
+        return None
+    modules = [f for f in after[calls[0] :] if f.f_code.co_name == "forward"]
+    torch_files = os.sep + "torch" + os.sep
+    own = [f for f in modules if torch_files not in f.f_code.co_filename]  # not torch.nn's
+    where = ""
+    if modules:
+        frame = (own or modules)[-1]
+        code = frame.f_code
+        owner = frame.f_locals.get(code.co_varnames[0]) if code.co_argcount else None
+        name = f"{type(owner).__name__}.forward" if owner is not None else "forward"
+        where = f" (in {name}, {frame.f_code.co_filename}:{frame.f_lineno})"
+    return f"the model's forward failed: {type(exc).__name__}: {first_line(exc)}{where}"

@@ -179,3 +179,40 @@ def _forward_hooks(
     finally:
         for handle in handles:
             handle.remove()
+
+
+class _Reached(Exception):
+    """Raised by the hook of :func:`run_until` to end a forward pass early, with the output."""
+
+    def __init__(self, output: Any) -> None:
+        super().__init__("layer reached")
+        self.output = output
+
+
+@contextlib.contextmanager
+def run_until(
+    model: nn.Module, name: str, module: nn.Module
+) -> Iterator[Callable[[torch.Tensor], torch.Tensor]]:
+    """Inside, ``forward(x)`` runs the model only until ``module`` returns, and hands back its
+    output (its first tensor): the layers after it are never computed.
+
+    An optimisation that looks at one layer saves the rest of the forward and all of its
+    backward. The module's first call in a pass counts. Same guarantees as :func:`capture`.
+    """
+    from vizcli.errors import ModelRunError
+
+    def stop(name: str, output: Any) -> Any:
+        raise _Reached(output)
+
+    def forward(inputs: torch.Tensor) -> torch.Tensor:
+        try:
+            model(inputs)
+        except _Reached as reached:
+            tensor = first_tensor(reached.output)
+            if tensor is None:
+                raise ModelRunError(f"layer {name!r} outputs no tensor") from None
+            return tensor
+        raise ModelRunError(f"layer {name!r} did not run in the model's forward")
+
+    with intercept(model, {name: module}, stop):
+        yield forward

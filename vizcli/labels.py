@@ -8,10 +8,12 @@ installed. JSON files hold a list of names or an ``{"index": "name"}`` object.
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from vizcli.errors import UsageError, first_line
+from vizcli.errors import UsageError, first_line, suggest
 
 IMAGENET_ALIASES = {"imagenet": "imagenet-1k", "imagenet1k": "imagenet-1k", "in1k": "imagenet-1k"}
 TIMM_SUBSETS = ("imagenet-1k", "imagenet-12k", "imagenet-21k", "imagenet-22k", "imagenet-21k-goog")
@@ -91,3 +93,40 @@ def labels_from_cfg(cfg: Any) -> list[str] | None:
     if isinstance(names, (list, tuple)) and names:
         return [str(n) for n in names]
     return None
+
+
+def class_names(categories: list[str] | None, count: int) -> list[str]:
+    """The model's class names when there are ``count`` of them, else ``class 0``, ``class 1``..."""
+    names = categories or []
+    return list(names) if len(names) == count else [f"class {i}" for i in range(count)]
+
+
+def resolve_targets(texts: Sequence[str], names: list[str]) -> list[int]:
+    """Class indices from ``--target`` values: an index, a class name, or a unique part of one."""
+    indices = []
+    lowered = [n.lower() for n in names]
+    for text in texts:
+        value = text.strip()
+        if re.fullmatch(r"[+-]?[0-9]+", value):
+            index = int(value)
+            if not 0 <= index < len(names):
+                raise UsageError(
+                    f"class index {index} is out of range",
+                    hint=f"the model has {len(names)} classes: 0..{len(names) - 1}",
+                )
+            indices.append(index)
+            continue
+        if value.lower() in lowered:
+            indices.append(lowered.index(value.lower()))
+            continue
+        partial = [i for i, n in enumerate(lowered) if value.lower() in n]
+        if len(partial) == 1:
+            indices.append(partial[0])
+            continue
+        hint = (
+            "matches " + ", ".join(repr(names[i]) for i in partial[:4])
+            if partial
+            else suggest(value, names) or "give a class index or name"
+        )
+        raise UsageError(f"unknown class {value!r}", hint=hint)
+    return indices

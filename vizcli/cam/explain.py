@@ -9,7 +9,6 @@ at once. The caller's model is never changed: every forward pass runs in eval mo
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,9 +22,10 @@ from vizcli.cam import metrics as cam_metrics
 from vizcli.cam.base import LayerProbe, get_method, upsample
 from vizcli.cam.target import find_target_layer
 from vizcli.draw.grids import normalize
-from vizcli.errors import UsageError, suggest
+from vizcli.errors import UsageError
 from vizcli.hooks import model_output, preserved_state
 from vizcli.images import unique_labels
+from vizcli.labels import class_names, resolve_targets
 from vizcli.layers import select_layer
 from vizcli.models import LoadedModel
 
@@ -174,42 +174,6 @@ class CamReport:
         )
 
 
-def class_names(loaded: LoadedModel, count: int) -> list[str]:
-    names = loaded.categories or []
-    return list(names) if len(names) == count else [f"class {i}" for i in range(count)]
-
-
-def resolve_targets(texts: Sequence[str], names: list[str]) -> list[int]:
-    """Class indices from ``--target`` values: an index, a class name, or a unique part of one."""
-    indices = []
-    lowered = [n.lower() for n in names]
-    for text in texts:
-        value = text.strip()
-        if re.fullmatch(r"[+-]?[0-9]+", value):
-            index = int(value)
-            if not 0 <= index < len(names):
-                raise UsageError(
-                    f"class index {index} is out of range",
-                    hint=f"the model has {len(names)} classes: 0..{len(names) - 1}",
-                )
-            indices.append(index)
-            continue
-        if value.lower() in lowered:
-            indices.append(lowered.index(value.lower()))
-            continue
-        partial = [i for i, n in enumerate(lowered) if value.lower() in n]
-        if len(partial) == 1:
-            indices.append(partial[0])
-            continue
-        hint = (
-            "matches " + ", ".join(repr(names[i]) for i in partial[:4])
-            if partial
-            else suggest(value, names) or "give a class index or name"
-        )
-        raise UsageError(f"unknown class {value!r}", hint=hint)
-    return indices
-
-
 def choose_layer(model: nn.Module, batch: torch.Tensor, name: str | None) -> tuple[str, bool]:
     """The layer to explain: as given, or found by :func:`vizcli.cam.target.find_target_layer`
     (the last layer whose spatial positions reach the top class; one image, one backward)."""
@@ -256,7 +220,7 @@ def explain(
     if options.targets:
         if names is None:
             with preserved_state(model), torch.no_grad():
-                names = class_names(loaded, model_output(model(first)).shape[1])
+                names = class_names(loaded.categories, model_output(model(first)).shape[1])
         explicit = resolve_targets(options.targets, names)
     sanity_batches: list[tuple[torch.Tensor, torch.Tensor]] = []
     sanity_labels: list[str] = []
@@ -271,7 +235,7 @@ def explain(
         maps, logits = method(probe, batch, first_classes)
         report.outputs = logits.shape[1]
         if names is None or len(names) != logits.shape[1]:
-            names = class_names(loaded, logits.shape[1])
+            names = class_names(loaded.categories, logits.shape[1])
         probabilities = torch.softmax(logits.float(), 1).cpu()
         ranked = probabilities.topk(min(max(options.topk, 5), probabilities.shape[1]), 1)
         classes_per_rank = (

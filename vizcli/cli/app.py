@@ -12,6 +12,7 @@ import typer
 
 from vizcli import __version__, interrupts
 from vizcli.cli import console
+from vizcli.cli.actmax_cmd import actmax
 from vizcli.cli.board_cmd import board
 from vizcli.cli.cam_cmd import cam
 from vizcli.cli.fmaps_cmd import fmaps
@@ -31,7 +32,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-for command in (models, summary, layers, kernels, fmaps, hist, stats, graph, cam, board):
+for command in (models, summary, layers, kernels, fmaps, hist, stats, graph, cam, actmax, board):
     app.command(name=command.__name__)(console.results_only_on_stdout(command))
 
 
@@ -57,7 +58,7 @@ def _root(
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; every failure ends as one line on stderr and a non-zero exit code."""
     from vizcli.cli.startup import gc_paused
-    from vizcli.errors import EXIT_RUNTIME, VizError, first_line
+    from vizcli.errors import EXIT_RUNTIME, VizError, failure_in_model, first_line
 
     console.route_library_logs()
     args = list(sys.argv[1:] if argv is None else argv)
@@ -83,6 +84,9 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:
         if debug:
             raise
+        in_model = failure_in_model(exc)
+        if in_model:
+            _fail(in_model + " (--debug shows the traceback)", EXIT_RUNTIME)
         _fail(
             f"internal error: {type(exc).__name__}: {first_line(exc)} (rerun with --debug "
             "for the traceback, and please report it)",

@@ -36,7 +36,7 @@ def overlay(pixels: np.ndarray, heat: np.ndarray, alpha: float) -> np.ndarray:
 
 def panel(tiles: list[np.ndarray], caption: str, gap: int = 4) -> np.ndarray:
     """Tiles side by side on white, with a caption strip above."""
-    from PIL import Image, ImageDraw, ImageFont
+    from PIL import Image, ImageDraw
 
     height = max(t.shape[0] for t in tiles)
     width = sum(t.shape[1] for t in tiles) + gap * (len(tiles) - 1)
@@ -47,12 +47,18 @@ def panel(tiles: list[np.ndarray], caption: str, gap: int = 4) -> np.ndarray:
         canvas.paste(Image.fromarray(tile), (x, strip))
         x += tile.shape[1] + gap
     draw = ImageDraw.Draw(canvas)
-    try:  # the scalable default font (Pillow with FreeType); the bitmap one drops spaces
-        font = ImageFont.load_default(size=13)
-    except (ImportError, OSError, TypeError):
-        font = ImageFont.load_default()
-    draw.text((4, 2), caption, fill=(0, 0, 0), font=font)
+    draw.text((4, 2), caption, fill=(0, 0, 0), font=caption_font())
     return np.asarray(canvas)
+
+
+def caption_font() -> Any:
+    """The scalable default font (Pillow with FreeType); the bitmap one drops spaces."""
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=13)
+    except (ImportError, OSError, TypeError):
+        return ImageFont.load_default()
 
 
 def method_slug(method: str) -> str:

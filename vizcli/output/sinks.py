@@ -100,7 +100,8 @@ def register(sink: type[Sink]) -> type[Sink]:
 
 @register
 class PngSink(Sink):
-    """One PNG per image artifact, named from its tag (and step when there are several)."""
+    """One PNG per image artifact, named from its tag (and step when there are several);
+    the progress pictures of an optimisation are left to TensorBoard."""
 
     kind = "png"
     option = "out"
@@ -111,12 +112,13 @@ class PngSink(Sink):
         self._used: set[str] = set()
 
     def write(self, item: artifacts.Artifact) -> None:
-        if not isinstance(item, artifacts.Image):
+        if not isinstance(item, artifacts.Image) or item.role == "progress":
             return
         if item.label:
             base = safe_name(f"{item.label}/{item.tag}")
         else:
-            base = safe_name(item.tag) + (f"_{item.step}" if item.step else "")
+            numbered = item.step and item.role != "result"  # a result is the series' only PNG
+            base = safe_name(item.tag) + (f"_{item.step}" if numbered else "")
         name, counter = f"{base}.png", 2
         while name in self._used:  # two tags that sanitise alike never collide
             name, counter = f"{base}-{counter}.png", counter + 1

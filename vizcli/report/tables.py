@@ -13,6 +13,7 @@ from vizcli.report.columns import DEFAULT_COLUMNS, HEADERS, TEXT_COLUMNS, Column
 from vizcli.report.formats import summary_weights_text, totals_rows
 
 if TYPE_CHECKING:
+    from vizcli.actmax import ActmaxReport
     from vizcli.cam.explain import CamReport
     from vizcli.fmaps import FmapLayer
     from vizcli.hist import ParameterRow
@@ -110,6 +111,29 @@ def fmaps_renderable(report: list[FmapLayer]) -> Table:
     ]  # fmt: skip
     headers = ("Image", "Layer", "Output shape", "Channels", "Grid (H×W)")
     return _plain_table("feature maps", headers, rows)
+
+
+def actmax_renderable(report: ActmaxReport) -> Table:
+    """Each target: its value at the start and on the final picture, against the examples."""
+    examples = any(r.example_values for r in report.results)
+    headers = ["Target", "Start", "Optimised", "Selectivity"]
+    if examples:
+        headers += ["Examples mean", "Best example", "× mean"]
+    title = (f"activation maximisation of {report.layer}: {report.options.steps} steps, "
+             f"{report.options.parameterization}"
+             + ("" if report.options.robust else ", no transforms"))  # fmt: skip
+    table = Table(title=title, box=box.SIMPLE_HEAD)
+    for header in headers:
+        table.add_column(header, justify="left" if header == "Target" else "right")
+    for index, result in enumerate(report.results):
+        cells = [result.target.name, _num(result.start), _num(result.final),
+                 _num(report.selectivity(index))]  # fmt: skip
+        if examples:
+            mean, best = result.examples_mean, result.examples[0]
+            ratio = result.final / mean if mean and mean > 0 else None
+            cells += [_num(mean), f"{_num(best.value)} ({best.image})", _num(ratio)]
+        table.add_row(*cells)
+    return table
 
 
 def _num(value: float | None) -> str:
