@@ -157,6 +157,7 @@ def main() -> int:
     results.extend(bench_fmaps(repeats))
     results.append(bench_graph(repeats))
     results.extend(bench_cam(repeats))
+    results.extend(bench_actmax())
 
     print(f"\n{sum(results)} of {len(results)} targets met")
     return 0
@@ -284,6 +285,37 @@ def bench_cam(repeats: int) -> list[bool]:
         check("cam resnet50 / (floor + PNG writing)", ours_s / (floor_s + encode_s), 1.15)
     )
     return results
+
+
+def bench_actmax() -> list[bool]:
+    """256 steps for 8 channels of EfficientNet-Lite0's _blocks.8 at 224x224, as one batch:
+    `vizcli actmax` (PNGs and manifest written) against torch-lucent's render_vis."""
+    import json
+    import tempfile
+
+    steps = os.environ.get("BENCH_ACTMAX_STEPS", "256")
+    spec = str(ROOT / "examples" / "efficientnet_lite0.py") + ":efficientnet_lite0"
+    with tempfile.TemporaryDirectory() as tmp:
+        lucent_json = Path(tmp) / "lucent.json"
+        ours = run_once([*VIZCLI, "actmax", spec, "-l", "_blocks.8", "--channels", "8", "--steps",
+                         steps, "--out", tmp, "--run", "r", "-q"])  # fmt: skip
+        theirs = run_once([PY, str(ROOT / "bench" / "actmax_bench.py"), "lucent", steps,
+                           str(lucent_json)])  # fmt: skip
+        manifest = json.loads((Path(tmp) / "r" / "manifest.json").read_text())
+        ours_final = [t["final"] for t in manifest["actmax"]["targets"]]
+        lucent_final = json.loads(lucent_json.read_text())["final"]
+    report(
+        f"actmax EfficientNet-Lite0 _blocks.8, 8 channels, {steps} steps, 224x224",
+        {"vizcli actmax": ours, "torch-lucent render_vis": theirs},
+    )
+    print(f"  {'channel means reached, vizcli (median)':<44} {statistics.median(ours_final):7.2f}")
+    print(f"  {'channel means reached, Lucent (median)':<44} "
+          f"{statistics.median(lucent_final):7.2f}")  # fmt: skip
+    return [
+        check("actmax: speed-up over torch-lucent", theirs.seconds / ours.seconds, 1.5,
+              at_least=True),
+        check("actmax: peak RSS / torch-lucent's", ours.peak_mb / theirs.peak_mb, 1.0),
+    ]  # fmt: skip
 
 
 def _png_encode_seconds(paths: list[Path]) -> float:

@@ -113,6 +113,7 @@ TARGETS: dict[str, tuple[list[str], list[str]]] = {
         ],
     ),
     "graph": (["vizcli/graph.py"], ["tests/test_graph.py"]),
+    "actmax": (["vizcli/actmax/*", "vizcli/draw/sheets.py"], ["tests/test_actmax.py"]),
     "models": (
         ["vizcli/models/*"],
         [

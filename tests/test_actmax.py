@@ -444,3 +444,60 @@ def test_units_of_a_linear_layer_and_neurons_of_a_map():
     report = maximize(loaded(Vector(), 16), neuron, lambda i: None)
     assert report.results[0].target.kind == "neuron" and report.results[0].target.name == "unit 1"
     assert np.isfinite(report.matrix).all()
+
+
+def test_sheets_place_each_tile_and_caption_it():
+    from vizcli.draw.sheets import CAPTION, GAP, tile_sheet
+
+    red = np.zeros((20, 30, 3), np.uint8)
+    red[..., 0] = 255
+    blue = np.zeros((10, 10, 3), np.uint8)
+    blue[..., 2] = 255
+    sheet = tile_sheet([red, blue, red], ["a", "a caption far too long for ten pixels", ""], 2)
+    cell_h, cell_w = 20 + CAPTION, 30
+    assert sheet.shape == (2 * cell_h + GAP, 2 * cell_w + GAP, 3)
+    assert (sheet[:20, :30] == red).all() and (sheet[:10, 34:44] == blue).all()
+    assert (sheet[cell_h + GAP : cell_h + GAP + 20, :30] == red).all()
+    assert (sheet[10:20, 34:64] == 255).all()  # a smaller tile leaves white around it
+    first_caption = sheet[20 : 20 + CAPTION, :30]
+    assert first_caption.min() < 128  # dark text under the first tile
+    assert (sheet[cell_h + GAP + 20 :, :30] == 255).all()  # no caption: nothing drawn
+    with pytest.raises(ValueError, match="one caption per tile"):
+        tile_sheet([red], [])
+
+
+def test_actmax_runs_on_a_vit_reading_its_patch_tokens():
+    timm = pytest.importorskip("timm")
+    torch.manual_seed(0)
+    vit = timm.create_model("vit_tiny_patch16_224", img_size=32, patch_size=8, depth=2)
+    options = ActmaxOptions(layer="blocks.1", channels=(3, 100), steps=3)
+    report = maximize(loaded(vit, 32), options, lambda item: None)
+    seen = {}
+    handle = vit.blocks[1].register_forward_hook(lambda m, i, o: seen.setdefault("out", o))
+    pictures = torch.stack([r.picture for r in report.results])
+    with torch.no_grad():
+        vit((pictures - 0.5) / 0.5)
+    handle.remove()
+    expected = seen["out"][:, 1:, [3, 100]].mean(1)  # the 4x4 patch tokens, not the class token
+    torch.testing.assert_close(torch.tensor(report.matrix), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_the_table_shows_each_target_against_its_best_example(channels_report):
+    from rich.console import Console
+
+    from vizcli.report.tables import actmax_renderable
+
+    console = Console(width=200, record=True)
+    console.print(actmax_renderable(channels_report))
+    lines = console.export_text().splitlines()
+    assert "activation maximisation of _blocks.8: 48 steps, fourier" in lines[0]
+    header = next(line for line in lines if "Target" in line).split()
+    assert header == ["Target", "Start", "Optimised", "Selectivity", "Examples", "mean", "Best",
+                      "example", "×", "best"]  # fmt: skip
+    for index, result in enumerate(channels_report.results):
+        row = next(line for line in lines if line.split()[:2] == ["ch", str(index)]).split()
+        best = result.examples[0]
+        assert row[2:5] == [f"{result.start:.3g}", f"{result.final:.3g}",
+                            f"{channels_report.selectivity(index):.3g}"]  # fmt: skip
+        assert row[5:8] == [f"{result.examples_mean:.3g}", f"{best.value:.3g}", f"({best.image})"]
+        assert row[8] == (f"{result.final / best.value:.3g}" if best.value > 0 else "--")

@@ -118,7 +118,7 @@ def actmax_renderable(report: ActmaxReport) -> Table:
     examples = any(r.example_values for r in report.results)
     headers = ["Target", "Start", "Optimised", "Selectivity"]
     if examples:
-        headers += ["Examples mean", "Best example", "× mean"]
+        headers += ["Examples mean", "Best example", "× best"]
     title = (f"activation maximisation of {report.layer}: {report.options.steps} steps, "
              f"{report.options.parameterization}"
              + ("" if report.options.robust else ", no transforms"))  # fmt: skip
@@ -129,9 +129,10 @@ def actmax_renderable(report: ActmaxReport) -> Table:
         cells = [result.target.name, _num(result.start), _num(result.final),
                  _num(report.selectivity(index))]  # fmt: skip
         if examples:
-            mean, best = result.examples_mean, result.examples[0]
-            ratio = result.final / mean if mean and mean > 0 else None
-            cells += [_num(mean), f"{_num(best.value)} ({best.image})", _num(ratio)]
+            best = result.examples[0]
+            ratio = result.final / best.value if best.value > 0 else None
+            cells += [_num(result.examples_mean), f"{_num(best.value)} ({best.image})",
+                      _num(ratio)]  # fmt: skip
         table.add_row(*cells)
     return table
 
