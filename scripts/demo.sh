@@ -26,6 +26,10 @@ echo "== vizcli fmaps: the stem and a middle block on every photo"
 $VIZCLI fmaps "$MODEL" sample_images/ --layer _conv_stem,_blocks.8._project_conv \
   --max-channels 32 --out "$OUT" --logdir "$OUT/runs"
 
+echo "== vizcli actmax: what 8 channels of a middle block respond to, beside the photos that excite them most"
+$VIZCLI actmax "$MODEL" --layer _blocks.8 --channels 8 --steps 128 -e sample_images/ \
+  --out "$OUT" --logdir "$OUT/runs"
+
 echo "== vizcli stats: activation health of every convolution"
 $VIZCLI stats "$MODEL" sample_images/ --type Conv2d --logdir "$OUT/runs"
 
@@ -33,6 +37,6 @@ echo "== vizcli graph --depth 1"
 $VIZCLI graph "$MODEL" --depth 1 -f svg --out "$OUT" --logdir "$OUT/runs"
 
 echo
-echo "Done in ${SECONDS} s. PNG files in $OUT/cam-efficientnet_lite0/, $OUT/kernels-efficientnet_lite0/"
-echo "and $OUT/fmaps-efficientnet_lite0/; the graph in $OUT/graph-efficientnet_lite0/."
+echo "Done in ${SECONDS} s. PNG files in $OUT/cam-efficientnet_lite0/, $OUT/kernels-efficientnet_lite0/,"
+echo "$OUT/fmaps-efficientnet_lite0/ and $OUT/actmax-efficientnet_lite0/; the graph in $OUT/graph-efficientnet_lite0/."
 echo "TensorBoard: .venv/bin/tensorboard --logdir $OUT/runs"

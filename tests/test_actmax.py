@@ -81,7 +81,13 @@ def test_each_target_is_excited_most_by_its_own_picture(channels_report):
     for t in range(8):
         others = torch.cat([matrix[:t, t], matrix[t + 1 :, t]])
         assert matrix[t, t] > others.max(), (t, matrix[:, t])
-    assert sum(channels_report.selectivity(i) > 0 for i in range(8)) >= 6
+    for t in range(8):
+        expected = float(matrix[t, t]) - others_max(matrix, t)
+        assert channels_report.selectivity(t) == pytest.approx(expected) and expected > 0
+
+
+def others_max(matrix: torch.Tensor, t: int) -> float:
+    return float(torch.cat([matrix[:t, t], matrix[t + 1 :, t]]).max())
 
 
 def test_the_matrix_is_the_model_run_on_the_pictures(lite0, channels_report):

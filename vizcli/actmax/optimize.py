@@ -101,10 +101,11 @@ class ActmaxReport:
     seconds: float = 0.0
 
     def selectivity(self, index: int) -> float | None:
-        """A picture's own target value minus the best other target's (``None`` alone)."""
-        row = self.matrix[index]
-        others = [v for t, v in enumerate(row) if t != index]
-        return row[index] - max(others) if others else None
+        """Target ``index`` on its own picture minus its best on the others' (``None`` alone):
+        positive when the picture is specific to its target, in the target's own units."""
+        own = self.matrix[index][index]
+        others = [row[index] for b, row in enumerate(self.matrix) if b != index]
+        return own - max(others) if others else None
 
     def manifest_details(self) -> dict[str, Any]:
         options = self.options

@@ -26,7 +26,7 @@ from vizcli.cli.summary_cmd import summary
 
 app = typer.Typer(
     name="vizcli",
-    help="Look inside PyTorch models: summaries, kernels, feature maps, graphs and CAMs.",
+    help="Look inside PyTorch models: summaries, kernels, feature maps, graphs, CAMs and activation maximisation.",
     no_args_is_help=True,
     rich_markup_mode=None,  # plain help: rendering it with rich would double `--help` time
     pretty_exceptions_enable=False,
