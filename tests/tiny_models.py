@@ -401,3 +401,22 @@ class Raises(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         raise ValueError("boom in the user's forward")
+
+
+def stack() -> nn.Module:
+    """conv, relu, conv, pool, flatten, linear in one Sequential (for diff's alignment)."""
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 16, 3, padding=1),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 4),
+    )  # fmt: skip
+
+
+def stack_inserted() -> nn.Module:
+    """``stack`` with a BatchNorm inserted after the first conv: every later index shifts by
+    one, and the second conv is wider (16 -> 24 channels)."""
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+        nn.Conv2d(8, 24, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(24, 4),
+    )  # fmt: skip

@@ -140,7 +140,7 @@ class ActmaxReport:
 class Renderer:
     """The model, cut at the target layer, as a function of pictures in [0, 1]."""
 
-    def __init__(self, loaded: LoadedModel, layer: str | None, forward: Callable) -> None:
+    def __init__(self, loaded: LoadedModel, forward: Callable) -> None:
         import torch
 
         preprocess = loaded.preprocess
@@ -149,7 +149,6 @@ class Renderer:
         self.std = torch.tensor(preprocess.std, device=device).view(1, -1, 1, 1)
         self.grey = preprocess.channels == 1
         self.forward = forward
-        self.layer = layer
 
     def __call__(self, pictures: torch.Tensor) -> torch.Tensor:
         if self.grey:
@@ -185,7 +184,7 @@ def maximize(
             forward = lambda x: model_output(model(x))  # noqa: E731
         for param in model.parameters():
             param.requires_grad_(False)  # restored by the guard
-        render = Renderer(loaded, options.layer, forward)
+        render = Renderer(loaded, forward)
         grey = torch.full((1, 3, *size), 0.5, device=loaded.input_device)
         with torch.no_grad():
             probe = render(grey)

@@ -15,6 +15,7 @@ from vizcli.cli import console
 from vizcli.cli.actmax_cmd import actmax
 from vizcli.cli.board_cmd import board
 from vizcli.cli.cam_cmd import cam
+from vizcli.cli.diff_cmd import diff
 from vizcli.cli.fmaps_cmd import fmaps
 from vizcli.cli.graph_cmd import graph
 from vizcli.cli.hist_cmd import hist
@@ -26,13 +27,27 @@ from vizcli.cli.summary_cmd import summary
 
 app = typer.Typer(
     name="vizcli",
-    help="Look inside PyTorch models: summaries, kernels, feature maps, graphs, CAMs and activation maximisation.",
+    help="Look inside PyTorch models: summaries, kernels, feature maps, graphs, CAMs and "
+    "activation maximisation.",
     no_args_is_help=True,
     rich_markup_mode=None,  # plain help: rendering it with rich would double `--help` time
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-for command in (models, summary, layers, kernels, fmaps, hist, stats, graph, cam, actmax, board):
+for command in (
+    models,
+    summary,
+    layers,
+    kernels,
+    fmaps,
+    hist,
+    stats,
+    graph,
+    cam,
+    actmax,
+    diff,
+    board,
+):
     app.command(name=command.__name__)(console.results_only_on_stdout(command))
 
 
