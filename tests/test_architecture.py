@@ -19,7 +19,7 @@ LAYERS = {
     "base": set(),
 }
 CORE = {"summary", "flops", "memory", "kernels", "fmaps", "hist", "stats", "tensorstats",
-        "graph", "cam", "actmax", "diff"}  # fmt: skip
+        "graph", "cam", "actmax", "diff", "check", "check_images"}  # fmt: skip
 
 
 def layer_of(module: str) -> str:

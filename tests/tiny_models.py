@@ -420,3 +420,30 @@ def stack_inserted() -> nn.Module:
         nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
         nn.Conv2d(8, 24, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(24, 4),
     )  # fmt: skip
+
+
+class NanNet(nn.Module):
+    """A layer that takes the logarithm of a conv's output: NaN wherever it is negative."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.head = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.conv(x).log().mean((2, 3)))
+
+
+class DeadNet(nn.Module):
+    """Six of eight channels of its ReLU never fire: their conv bias is -100."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.relu = nn.ReLU()
+        self.head = nn.Linear(8, 3)
+        with torch.no_grad():
+            self.conv.bias[2:] = -100.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.relu(self.conv(x)).mean((2, 3)))

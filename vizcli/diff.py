@@ -299,14 +299,14 @@ def _side(
 
     path = Path(spec)
     if path.suffix.lower() == ".json":
-        return _read_summary(path), {"kind": "summary", "file": str(path)}
+        return read_summary(path), {"kind": "summary", "file": str(path)}
     from vizcli.summary import summarize
 
     summary = summarize(spec, inputs=inputs, weights="none", device=device, offline=offline)
     return summary.to_dict(), {"kind": "model", "spec": spec}
 
 
-def _read_summary(path: Any) -> dict[str, Any]:
+def read_summary(path: Any) -> dict[str, Any]:
     import json
 
     from vizcli.errors import UsageError, first_line

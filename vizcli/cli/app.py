@@ -15,6 +15,7 @@ from vizcli.cli import console
 from vizcli.cli.actmax_cmd import actmax
 from vizcli.cli.board_cmd import board
 from vizcli.cli.cam_cmd import cam
+from vizcli.cli.check_cmd import check
 from vizcli.cli.diff_cmd import diff
 from vizcli.cli.fmaps_cmd import fmaps
 from vizcli.cli.graph_cmd import graph
@@ -46,6 +47,7 @@ for command in (
     cam,
     actmax,
     diff,
+    check,
     board,
 ):
     app.command(name=command.__name__)(console.results_only_on_stdout(command))
