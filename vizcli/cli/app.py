@@ -13,6 +13,7 @@ import typer
 from vizcli import __version__, interrupts
 from vizcli.cli import console
 from vizcli.cli.actmax_cmd import actmax
+from vizcli.cli.batch_cmd import batch
 from vizcli.cli.board_cmd import board
 from vizcli.cli.cam_cmd import cam
 from vizcli.cli.check_cmd import check
@@ -48,6 +49,7 @@ for command in (
     actmax,
     diff,
     check,
+    batch,
     board,
 ):
     app.command(name=command.__name__)(console.results_only_on_stdout(command))
@@ -74,45 +76,65 @@ def _root(
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; every failure ends as one line on stderr and a non-zero exit code."""
+    console.route_library_logs()
+    args = list(sys.argv[1:] if argv is None else argv)
+    sys.exit(run_line(args))
+
+
+class _Failed(Exception):
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def run_line(args: list[str], where: str = "") -> int:
+    """Run one vizcli command line and return its exit code; a failure prints one
+    ``error:`` line (prefixed with ``where``, such as ``line 3: ``). ``vizcli batch`` runs
+    each of its lines through here, so each behaves exactly as it would alone."""
     from vizcli.cli.startup import gc_paused
     from vizcli.errors import EXIT_RUNTIME, VizError, failure_in_model, first_line
 
-    console.route_library_logs()
-    args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or os.environ.get("VIZCLI_DEBUG", "") not in ("", "0")
-    args = [a for a in args if a != "--debug"]
+    line, args = args, [a for a in args if a != "--debug"]
     command = typer.main.get_command(app)
+    argv, sys.argv = sys.argv, [sys.argv[0] if sys.argv else "vizcli", *line]  # manifests
     try:
-        with _terminate_like_ctrl_c(), gc_paused():  # until the model is built
-            code = command.main(args=args, prog_name="vizcli", standalone_mode=False)
-    except typer.TyperException as exc:  # usage errors from the parser
-        ctx = getattr(exc, "ctx", None)
-        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `vizcli`: show the help
-            console.info(exc.format_message())
-            sys.exit(2)
-        where = ctx.command_path if ctx is not None else "vizcli"
-        _fail(f"{exc.format_message()} (see '{where} --help')", exc.exit_code)
-    except (typer.Abort, KeyboardInterrupt):
-        _fail(*(("terminated", 143) if _terminated else ("interrupted", 130)))
-    except VizError as exc:
-        if debug:
-            raise
-        _fail(str(exc), exc.exit_code)
-    except Exception as exc:
-        if debug:
-            raise
-        in_model = failure_in_model(exc)
-        if in_model:
-            _fail(in_model + " (--debug shows the traceback)", EXIT_RUNTIME)
-        _fail(
-            f"internal error: {type(exc).__name__}: {first_line(exc)} (rerun with --debug "
-            "for the traceback, and please report it)",
-            EXIT_RUNTIME,
-        )
-    if code == 130 or interrupts.requested():  # Typer turns Ctrl-C into Exit(130); or a
-        # signal's exception was swallowed by a finalizer (the run folder was not committed)
-        _fail(*(("terminated", 143) if _terminated else ("interrupted", 130)))
-    sys.exit(code if isinstance(code, int) else 0)
+        try:
+            with _terminate_like_ctrl_c(), gc_paused():  # until the model is built
+                code = command.main(args=args, prog_name="vizcli", standalone_mode=False)
+        except typer.TyperException as exc:  # usage errors from the parser
+            ctx = getattr(exc, "ctx", None)
+            if type(exc).__name__ == "NoArgsIsHelpError":  # bare `vizcli`: show the help
+                console.info(exc.format_message())
+                return 2
+            place = ctx.command_path if ctx is not None else "vizcli"
+            raise _Failed(f"{exc.format_message()} (see '{place} --help')", exc.exit_code) from None
+        except (typer.Abort, KeyboardInterrupt):
+            raise _Failed(*(("terminated", 143) if _terminated else ("interrupted", 130))) from None
+        except VizError as exc:
+            if debug:
+                raise
+            raise _Failed(str(exc), exc.exit_code) from None
+        except Exception as exc:
+            if debug:
+                raise
+            in_model = failure_in_model(exc)
+            if in_model:
+                raise _Failed(in_model + " (--debug shows the traceback)", EXIT_RUNTIME) from None
+            raise _Failed(
+                f"internal error: {type(exc).__name__}: {first_line(exc)} (rerun with --debug "
+                "for the traceback, and please report it)",
+                EXIT_RUNTIME,
+            ) from None
+        if code == 130 or interrupts.requested():  # Typer turns Ctrl-C into Exit(130); or a
+            # signal's exception was swallowed by a finalizer (the run folder was not committed)
+            raise _Failed(*(("terminated", 143) if _terminated else ("interrupted", 130)))
+    except _Failed as failed:
+        console.error(f"{where}{failed}")
+        return failed.code
+    finally:
+        sys.argv = argv
+    return code if isinstance(code, int) else 0
 
 
 class Terminated(KeyboardInterrupt):
@@ -148,8 +170,3 @@ def _terminate_like_ctrl_c() -> Iterator[None]:
     finally:
         signal.signal(signal.SIGTERM, previous)
         signal.signal(signal.SIGINT, previous_int)
-
-
-def _fail(message: str, code: int) -> None:
-    console.error(message)
-    sys.exit(code)

@@ -22,8 +22,9 @@ _results: list[Any] = []  # the real stdout while protect_stdout() is active
 
 @contextlib.contextmanager
 def protect_stdout() -> Iterator[None]:
-    """Keep stdout for results: anything else printed (a model's ``print``) goes to stderr."""
-    _results.append(sys.stdout)
+    """Keep stdout for results: anything else printed (a model's ``print``) goes to stderr.
+    Nested (each line of ``vizcli batch``), results still go to the real stdout."""
+    _results.append(_results[-1] if _results else sys.stdout)
     sys.stdout = sys.stderr
     try:
         yield

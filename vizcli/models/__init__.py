@@ -9,6 +9,10 @@ every result carries a :class:`WeightsInfo` saying what was actually loaded.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+from collections.abc import Iterator
+
 from vizcli.models import factory, timm, torchvision
 from vizcli.models.checkpoints import load_checkpoint_into, read_state_dict
 from vizcli.models.devices import offline_requested, resolve_device
@@ -31,7 +35,24 @@ __all__ = [
     "read_state_dict",
     "resolve_device",
     "resolve_model",
+    "reusing_models",
 ]
+
+_reused: dict[tuple, LoadedModel] | None = None
+
+
+@contextlib.contextmanager
+def reusing_models() -> Iterator[None]:
+    """Inside, :func:`resolve_model` builds each (spec, weights, device, offline, meta) once
+    and hands back a copy of the same :class:`LoadedModel` after that: same module, its own
+    preprocessing and labels for a command to change (``vizcli batch``). Safe because no
+    command changes the module (:func:`vizcli.hooks.preserved_state`)."""
+    global _reused
+    previous, _reused = _reused, {}
+    try:
+        yield
+    finally:
+        _reused = previous
 
 
 def resolve_model(
@@ -48,6 +69,9 @@ def resolve_model(
     """
     offline = offline_requested(offline)
     weights = weights.strip()
+    key = (spec, weights, device, offline, meta)
+    if _reused is not None and key in _reused:
+        return dataclasses.replace(_reused[key])
     if timm.is_timm_spec(spec):
         loaded = timm.resolve(spec, weights, device, offline, meta)
     elif factory.is_factory_spec(spec):
@@ -55,4 +79,6 @@ def resolve_model(
     else:
         loaded = torchvision.resolve(spec, weights, device, offline, meta)
     loaded.model.eval()
+    if _reused is not None:
+        _reused[key] = dataclasses.replace(loaded)
     return loaded
