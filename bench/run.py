@@ -158,6 +158,7 @@ def main() -> int:
     results.append(bench_graph(repeats))
     results.extend(bench_cam(repeats))
     results.extend(bench_actmax())
+    results.extend(bench_batch())
 
     print(f"\n{sum(results)} of {len(results)} targets met")
     return 0
@@ -315,6 +316,47 @@ def bench_actmax() -> list[bool]:
         check("actmax: speed-up over torch-lucent", theirs.seconds / ours.seconds, 1.5,
               at_least=True),
         check("actmax: peak RSS / torch-lucent's", ours.peak_mb / theirs.peak_mb, 1.0),
+    ]  # fmt: skip
+
+
+def batch_lines(model: str, out: str) -> list[list[str]]:
+    """Ten inspections of one model, as a CI script would run them."""
+    return [
+        ["summary", model],
+        ["layers", model],
+        ["kernels", model, "--layer", "_conv_stem", "--out", out],
+        ["fmaps", model, SAMPLE, "--layer", "_conv_stem,_blocks.8._project_conv", "--out", out],
+        ["hist", model, "--logdir", out],
+        ["stats", model, SAMPLE, "--type", "Conv2d", "-f", "json", "--logdir", out],
+        ["graph", model, "-f", "dot", "--out", out],
+        ["cam", model, SAMPLE, "--out", out],
+        ["actmax", model, "-l", "_blocks.8", "--channels", "2", "--steps", "8", "--out", out],
+        ["check", model, "--max-params", "10M", "--input-shape", "1,3,224,224"],
+    ]
+
+
+def bench_batch() -> list[bool]:
+    """`vizcli batch` of ten commands on the trained EfficientNet-Lite0 against the same ten
+    run alone, one process each."""
+    import shlex
+    import tempfile
+
+    model = str(ROOT / "examples" / "efficientnet_lite0.py") + ":efficientnet_lite0"
+    with tempfile.TemporaryDirectory() as tmp:
+        alone = {args[0]: run_once([*VIZCLI, *args]) for args in batch_lines(model, tmp)}
+        script = Path(tmp) / "lines.txt"
+        script.write_text("\n".join(shlex.join(a) for a in batch_lines(model, tmp)) + "\n")
+        together = run_once([*VIZCLI, "batch", str(script)])
+    slowest = max(alone, key=lambda name: alone[name].seconds)
+    total = sum(r.seconds for r in alone.values())
+    report("batch: ten commands on EfficientNet-Lite0", {
+        **{f"vizcli {name} alone": run for name, run in alone.items()},
+        "vizcli batch (the ten in one process)": together,
+    })  # fmt: skip
+    return [
+        check(f"batch / slowest alone ({slowest})", together.seconds / alone[slowest].seconds,
+              1.5),
+        check("batch / the ten as separate processes", together.seconds / total, 0.3),
     ]  # fmt: skip
 
 

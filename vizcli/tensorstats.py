@@ -17,8 +17,9 @@ class RunningStats:
     Chunks are merged exactly as Chan, Golub and LeVeque (1979) merge variances:
     ``M2 = M2_a + M2_b + delta^2 n_a n_b / n``, so a large mean with a small spread (1e9 +- 1)
     loses no precision and any chunking gives the one-shot figures. The norm is kept as
-    ``hypot`` of chunk norms, each computed on values scaled by their largest magnitude, so
-    1e200-sized values do not overflow. NaN and Inf are counted and left out of the rest.
+    ``hypot`` of chunk norms; a chunk whose largest magnitude is beyond 1e+-150 is scaled by
+    it first, so 1e200-sized values do not overflow. NaN and Inf are counted and left out of
+    the rest.
     """
 
     count: int = 0
@@ -38,11 +39,13 @@ class RunningStats:
 
         values = tensor.detach().double().flatten()
         finite = torch.isfinite(values)
-        self.nans += int(torch.isnan(values).sum())
-        self.infs += int(torch.isinf(values).sum())
+        good = values
+        if not bool(finite.all()):  # the usual case skips two passes and a copy
+            self.nans += int(torch.isnan(values).sum())
+            self.infs += int(torch.isinf(values).sum())
+            good = values[finite]
         self.zeros += int((values == 0).sum())
         self.count += values.numel()
-        good = values[finite]
         if good.numel():
             n_b = good.numel()
             mean_b = float(good.mean())
@@ -53,7 +56,9 @@ class RunningStats:
             self.m2 += m2_b + delta * delta * n_a * n_b / n
             self.finite_count = n
             largest = float(good.abs().max())
-            if largest > 0:
+            if 1e-150 < largest < 1e150:  # squares neither overflow nor underflow
+                self.norm_value = math.hypot(self.norm_value, float(torch.linalg.vector_norm(good)))
+            elif largest > 0:
                 chunk_norm = largest * float(torch.linalg.vector_norm(good / largest))
                 self.norm_value = math.hypot(self.norm_value, chunk_norm)
             self.minimum = min(self.minimum, float(good.min()))
