@@ -173,3 +173,25 @@ def test_config_tables_are_checked(tmp_path):
     assert rules.expect == (("a.png", "cat"),)
     assert rules.merged(Rules(max_growth=0.2)).max_growth == 0.2
     assert read_config(None, tmp_path) == (Rules(), None)  # no pyproject.toml up to /
+
+
+@pytest.mark.slow
+def test_the_readmes_ci_script_passes_on_the_trained_network(tmp_path):
+    """examples/ci.sh, as the README shows it: every rule holds, JUnit and Markdown written."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("efficientnet_lite_pytorch")
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "VIZCLI": str(Path(sys.executable).with_name("vizcli")),
+           "OUT": str(tmp_path)}  # fmt: skip
+    proc = subprocess.run(["bash", "examples/ci.sh"], cwd=root, env=env, capture_output=True,
+                          text=True, timeout=600)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("PASS ") == 11 and "FAIL" not in proc.stdout
+    suite = ET.parse(tmp_path / "check.xml").getroot()
+    assert suite.get("tests") == "11" and suite.get("failures") == "0"
+    diff = (tmp_path / "model-diff.md").read_text()
+    assert "Same architecture." in diff and "| Parameters | 4,652,008 | 4,652,008 | = |" in diff

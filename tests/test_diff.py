@@ -234,3 +234,18 @@ def test_weights_cannot_come_from_a_summary(tmp_path):
                                 str(tmp_path / "s.json"))  # fmt: skip
         assert result.code == 0
         compare(str(tmp_path / "s.json"), f"{TINY}:stack", "none", "none", ["1,3,16,16"])
+
+
+def test_a_summary_saved_at_a_depth_compares_at_that_depth(tmp_path):
+    shallow = tmp_path / "shallow.json"
+    made = run_subprocess("summary", "resnet18", "-f", "json", "--depth", "1", "-o", str(shallow))
+    assert made.code == 0, made.stderr
+    result = compare(str(shallow), "resnet18")
+    assert result.architecture.same
+    deeper = compare(str(shallow), "resnet34").architecture
+    assert deeper.added == [] and [c.name for c in deeper.changed] == [
+        "layer1",
+        "layer2",
+        "layer3",
+        "layer4",
+    ]  # at depth 1 the stages are what changed (more blocks inside)

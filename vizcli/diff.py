@@ -114,9 +114,13 @@ class ModelDiff:
 def architecture_diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> ArchitectureDiff:
     """Compare two summary documents (``ModelSummary.to_dict()`` or a saved JSON file).
 
-    Layers pair by name when their types agree, the rest by :func:`_align_leftovers`.
+    Layers pair by name when their types agree, the rest by :func:`_align_leftovers`. When
+    either document was saved with a ``--depth``, both are compared down to that depth.
     """
-    rows_a, rows_b = _calls(a["layers"]), _calls(b["layers"])
+    depths = [d for d in (a.get("depth"), b.get("depth")) if d is not None]
+    deepest = min(depths) if depths else None  # a saved summary holds rows to its --depth
+    rows_a, rows_b = (_calls([r for r in doc["layers"] if deepest is None or r["depth"] <= deepest])
+                      for doc in (a, b))  # fmt: skip
     by_key_b = {r["call"]: r for r in rows_b}
     pairs = [(r, by_key_b[r["call"]]) for r in rows_a
              if r["call"] in by_key_b and by_key_b[r["call"]]["type"] == r["type"]]  # fmt: skip
@@ -127,12 +131,14 @@ def architecture_diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> Architectur
     paired_a = {id(x) for x, _ in pairs}
     paired_b = {id(y) for _, y in pairs}
     result = ArchitectureDiff()
+    parents = {r["name"].rpartition(".")[0] for r in rows_b}  # rows with rows inside
     for row_a, row_b in sorted(pairs, key=lambda p: rows_b.index(p[1])):
         changed = {
             k: [row_a.get(k), row_b.get(k)] for k in COMPARED if row_a.get(k) != row_b.get(k)
         }
         renamed = row_a["name"] != row_b["name"]
-        if changed and (row_b["is_leaf"] or "type" in changed or renamed):
+        innermost = row_b["name"] not in parents  # a leaf, or the deepest row compared
+        if changed and (innermost or "type" in changed or renamed):
             result.changed.append(LayerChange(row_b["name"], row_a["name"], changed))
         elif renamed:
             result.renamed.append([row_a["name"], row_b["name"]])
