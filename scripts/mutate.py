@@ -231,7 +231,7 @@ def run(
         space = generated(name)
         before = results(space)
         chosen = pick(space, before, sample)
-        redo = {"not checked", *(_MISSED if again else ())}
+        redo = {"not checked", *(_MISSED | {"timeout"} if again else ())}
         todo = [m for m in chosen if before[m] in redo] if not report_only else []
         if todo:
             mutmut(space, "run", "--max-children", str(children), *todo)
@@ -274,7 +274,9 @@ def main() -> int:
     )
     parser.add_argument("--sample", type=int, help="test a seeded random sample of N mutants")
     parser.add_argument(
-        "--again", action="store_true", help="with --sample: test the survivors again (new tests)"
+        "--again",
+        action="store_true",
+        help="with --sample: test the survivors and the timeouts again (new tests, a quiet machine)",
     )
     args = parser.parse_args()
     unknown = [p for p in args.packages if p not in TARGETS]

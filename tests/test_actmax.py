@@ -507,3 +507,74 @@ def test_the_table_shows_each_target_against_its_best_example(channels_report):
                             f"{channels_report.selectivity(index):.3g}"]  # fmt: skip
         assert row[5:8] == [f"{result.examples_mean:.3g}", f"{best.value:.3g}", f"({best.image})"]
         assert row[8] == (f"{result.final / best.value:.3g}" if best.value > 0 else "--")
+
+
+def test_maco_pictures_are_centred_at_grey_with_a_fifth_of_the_range_per_std():
+    """rgb = clip((x - mean) / (5 std) + 0.5): mean 0.5, std 0.2 before the rare clipping."""
+    picture = PhasePicture(3, (64, 64), torch.Generator().manual_seed(1))
+    rgb = picture.rgb().detach()
+    for one in rgb:
+        assert float(one.mean()) == pytest.approx(0.5, abs=0.01)
+        assert float(one.std()) == pytest.approx(0.2, abs=0.01)
+        assert float((one == 0).float().mean() + (one == 1).float().mean()) < 0.05
+
+
+def test_the_manifest_records_every_target_and_the_matrix(channels_report):
+    details = channels_report.manifest_details()["actmax"]
+    assert details["layer"] == MID and details["parameterization"] == "fourier"
+    assert details["transforms"] is True and details["steps"] == 48 and details["seed"] == 0
+    assert details["size"] == [224, 224] and details["lr"] == 0.05
+    assert details["matrix"] == channels_report.matrix
+    first = details["targets"][0]
+    result = channels_report.results[0]
+    assert first == {
+        "kind": "channel", "index": 0, "name": "ch 0", "start": result.start,
+        "final": result.final, "examples_mean": result.examples_mean,
+        "examples_max": result.examples_max,
+        "top_examples": [[e.image, e.value] for e in result.examples],
+    }  # fmt: skip
+    assert [t["index"] for t in details["targets"]] == list(range(8))
+
+
+def test_one_target_has_no_selectivity_and_a_grey_model_sees_grey_pictures():
+    class Grey(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(1, 4, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            assert x.shape[1] == 1
+            return self.conv(x)
+
+    import dataclasses
+
+    model = loaded(Grey(), 16)
+    model.preprocess = dataclasses.replace(model.preprocess, channels=1, mean=(0.5,), std=(0.5,))
+    report = maximize(model, ActmaxOptions(layer="conv", channels=(2,), steps=2), lambda i: None)
+    assert report.selectivity(0) is None and len(report.matrix) == 1
+    assert report.results[0].target.kind == "channel"
+
+
+def test_transform_draws_are_independent():
+    matrices = Robustness().matrices(4000, torch.Generator().manual_seed(0)).double()
+    angle = torch.atan2(matrices[:, 1, 0], matrices[:, 0, 0])
+    scale = 1 / matrices[:, :, :2].det().sqrt()
+    draws = torch.stack([angle, scale, matrices[:, 0, 2], matrices[:, 1, 2]])
+    correlation = torch.corrcoef(draws)
+    off_diagonal = correlation - torch.eye(4, dtype=correlation.dtype)
+    assert float(off_diagonal.abs().max()) < 0.06
+
+
+def test_refusals_say_what_would_be_accepted():
+    from vizcli.actmax.parameterize import make_picture
+
+    with pytest.raises(UsageError) as caught:
+        ActmaxOptions(layer="x", parameterization="noise")
+    assert caught.value.hint == "fourier, maco, pixel"
+    with pytest.raises(UsageError) as caught:
+        make_picture("noise", 1, (4, 4), torch.Generator())
+    assert str(caught.value) == "unknown parameterisation 'noise' (fourier, maco or pixel)"
+    with pytest.raises(UsageError, match="--class optimises the model's logits"):
+        ActmaxOptions(classes=("1",), neuron=True)
+    with pytest.raises(UsageError, match="--class optimises the model's logits"):
+        ActmaxOptions(classes=("1",), channels=(3,))

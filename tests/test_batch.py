@@ -34,6 +34,7 @@ def commands(out: Path) -> list[list[str]]:
          "--out", str(out)],
         ["diff", MODEL, f"{TINY}:stack_inserted", "-i", "1,3,16,16", "-f", "json"],
         ["check", MODEL, "--max-params", "2k", "--input-shape", "1,3,16,16"],
+        ["models", "resnet*", "-f", "json"],
     ]  # fmt: skip
 
 
