@@ -276,7 +276,7 @@ def main() -> int:
     parser.add_argument(
         "--again",
         action="store_true",
-        help="with --sample: test the survivors and the timeouts again (new tests, a quiet machine)",
+        help="with --sample: test survivors and timeouts again (new tests, a quiet machine)",
     )
     args = parser.parse_args()
     unknown = [p for p in args.packages if p not in TARGETS]
