@@ -161,6 +161,10 @@ def prepare(name: str) -> Path:
         f"pytest_add_cli_args_test_selection = {toml_list(tests)}\n"
         'pytest_add_cli_args = ["-q", "-x", "-p", "no:cacheprovider", "-m", "not slow"]\n'
         'process_isolation = "forkserver"\n'
+        # CPU-seconds limit = (estimated test time + constant) x 30; the estimate credits a
+        # module fixture (the trained network, a 48-step actmax: ~40 CPU-seconds) to one
+        # test only, so without room here every other test's mutants "time out" unseen
+        "timeout_constant = 10.0\n"
         f"also_copy = {toml_list(COPIED)}\n"
         "[tool.pytest.ini_options]\n"
         'markers = ["slow: slower tests"]\n',

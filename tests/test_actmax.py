@@ -132,7 +132,9 @@ def test_dataset_examples_are_the_photos_ranked_by_the_target(lite0, channels_re
         cell = 224 / maps.shape[-1]
         x0, y0, x1, y1 = best.box
         assert x1 - x0 == y1 - y0 == 224 // 4 == best.crop.shape[0] // 4  # 3 cells < a quarter
-        assert x0 <= (column + 0.5) * cell <= x1 and y0 <= (row + 0.5) * cell <= y1
+        centre_x, centre_y = (column + 0.5) * cell, (row + 0.5) * cell  # the peak cell's centre
+        assert x0 == min(max(round(centre_x - 28), 0), 224 - 56)  # centred there, kept inside
+        assert y0 == min(max(round(centre_y - 28), 0), 224 - 56)
 
 
 def test_class_pictures_are_called_by_their_class(lite0):
@@ -357,12 +359,18 @@ def test_the_layers_after_the_target_never_run():
 def test_progress_pictures_steps_and_results():
     items = []
     options = ActmaxOptions(layer="conv2", channels=(0, 1, 2), steps=8, snapshots=4)
-    maximize(loaded(two_convs(), 16), options, items.append)
+    report = maximize(loaded(two_convs(), 16), options, items.append)
     images = [i for i in items if type(i).__name__ == "Image"]
     progress = [(i.tag, i.step) for i in images if i.role == "progress"]
     assert progress == [("actmax/conv2", s) for s in (0, 2, 4, 6)]
     results = [(i.tag, i.step) for i in images if i.role == "result"]
     assert results == [("actmax/conv2", 8)] + [(f"actmax/conv2/ch_{c}", 8) for c in range(3)]
+    from vizcli.draw.overlays import to_pixels
+
+    sheet = next(i.pixels for i in images if i.role == "result")
+    assert sheet.shape == (2 * (16 + 18) + 4, 2 * 16 + 4, 3)  # 3 pictures in 2 columns, captioned
+    assert (sheet[:16, :16] == to_pixels(report.results[0].picture)).all()
+    assert (sheet[:16, 20:36] == to_pixels(report.results[1].picture)).all()
     scalars = [(i.tag, i.step) for i in items if type(i).__name__ == "Scalar"]
     assert scalars == [(f"actmax/conv2/ch {c}", s) for s in range(1, 9) for c in range(3)]
 
