@@ -586,3 +586,26 @@ def test_refusals_say_what_would_be_accepted():
         ActmaxOptions(classes=("1",), neuron=True)
     with pytest.raises(UsageError, match="--class optimises the model's logits"):
         ActmaxOptions(classes=("1",), channels=(3,))
+
+
+def test_long_runs_log_every_other_step_and_the_last():
+    """Scalars every max(1, steps // 64) steps, and always the last one."""
+    items = []
+    options = ActmaxOptions(layer="conv2", channels=(0,), steps=129, snapshots=0)
+    maximize(loaded(two_convs(), 8), options, items.append)
+    steps = [i.step for i in items if type(i).__name__ == "Scalar"]
+    assert steps == [*range(2, 129, 2), 129]
+    assert not [i for i in items if getattr(i, "role", "") == "progress"]  # --snapshots 0
+
+
+def test_captions_are_drawn_in_the_caption_font_two_pixels_in():
+    from PIL import Image, ImageDraw, ImageFont
+
+    from vizcli.draw.sheets import CAPTION, tile_sheet
+
+    tile = np.zeros((20, 120, 3), np.uint8)
+    sheet = tile_sheet([tile], ["ch 7: 3.25"], 1)
+    expected = Image.new("RGB", (120, 20 + CAPTION), (255, 255, 255))
+    ImageDraw.Draw(expected).text((2, 22), "ch 7: 3.25", fill=(0, 0, 0),
+                                  font=ImageFont.load_default(size=13))  # fmt: skip
+    assert (sheet[20:] == np.asarray(expected)[20:]).all()
