@@ -320,7 +320,8 @@ def bench_actmax() -> list[bool]:
 
 
 def batch_lines(model: str, out: str) -> list[list[str]]:
-    """Ten inspections of one model, as a CI script would run them."""
+    """Ten inspections of one model, as a CI script would run them (the eight the issue names,
+    and the CI pair: check and diff against the saved baseline)."""
     return [
         ["summary", model],
         ["layers", model],
@@ -330,23 +331,31 @@ def batch_lines(model: str, out: str) -> list[list[str]]:
         ["stats", model, SAMPLE, "--type", "Conv2d", "-f", "json", "--logdir", out],
         ["graph", model, "-f", "dot", "--out", out],
         ["cam", model, SAMPLE, "--out", out],
-        ["actmax", model, "-l", "_blocks.8", "--channels", "2", "--steps", "8", "--out", out],
         ["check", model, "--max-params", "10M", "--input-shape", "1,3,224,224"],
+        [
+            "diff",
+            str(ROOT / "examples" / "efficientnet_lite0.summary.json"),
+            model,
+            "-f",
+            "markdown",
+        ],
     ]
 
 
 def bench_batch() -> list[bool]:
     """`vizcli batch` of ten commands on the trained EfficientNet-Lite0 against the same ten
-    run alone, one process each."""
+    run alone, one process each (interleaved, median of three)."""
     import shlex
     import tempfile
 
     model = str(ROOT / "examples" / "efficientnet_lite0.py") + ":efficientnet_lite0"
     with tempfile.TemporaryDirectory() as tmp:
-        alone = {args[0]: run_once([*VIZCLI, *args]) for args in batch_lines(model, tmp)}
         script = Path(tmp) / "lines.txt"
         script.write_text("\n".join(shlex.join(a) for a in batch_lines(model, tmp)) + "\n")
-        together = run_once([*VIZCLI, "batch", str(script)])
+        commands = {args[0]: [*VIZCLI, *args] for args in batch_lines(model, tmp)}
+        runs = measure({**commands, "batch": [*VIZCLI, "batch", str(script)]}, 3)
+    together = runs.pop("batch")
+    alone = runs
     slowest = max(alone, key=lambda name: alone[name].seconds)
     total = sum(r.seconds for r in alone.values())
     report("batch: ten commands on EfficientNet-Lite0", {

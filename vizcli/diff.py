@@ -267,7 +267,7 @@ def compare(
     weights_a: str | None = None,
     weights_b: str | None = None,
     inputs: Sequence[str] | None = None,
-    device: str = "cpu",
+    device: str = "auto",
     offline: bool | None = None,
 ) -> ModelDiff:
     """Diff two models (specs or saved summary JSON files); weights too when both are given.

@@ -182,8 +182,35 @@ def summarize(
     ``memory="measured"`` builds the model for real on ``device`` and measures one training
     step (:mod:`vizcli.memory`) besides the estimate. ``types`` keeps only the rows of layers
     of those classes or their subclasses (``--type`` as every command reads it); the totals
-    stay the whole model's.
+    stay the whole model's. Inside :func:`vizcli.models.reusing_models` (``vizcli batch``)
+    the same arguments give a copy of the first result.
     """
+    import copy
+
+    from vizcli.models import reused_results
+
+    store = reused_results("summary")
+    key = repr((spec, inputs, dtypes, weights, device, offline, str(image), size, memory, types))
+    if store is not None and key in store:
+        return copy.deepcopy(store[key])
+    result = _summarize(spec, inputs, dtypes, weights, device, offline, image, size, memory, types)
+    if store is not None:
+        store[key] = copy.deepcopy(result)
+    return result
+
+
+def _summarize(
+    spec: str,
+    inputs: Sequence[str] | None,
+    dtypes: Sequence[str] | None,
+    weights: str,
+    device: str,
+    offline: bool | None,
+    image: str | Path | None,
+    size: int | None,
+    memory: str,
+    types: Sequence[str] | None,
+) -> ModelSummary:
     from vizcli.layers import select_layers
     from vizcli.models import resolve_model
 

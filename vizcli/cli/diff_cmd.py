@@ -48,7 +48,9 @@ def diff(
     input: InputOpt = None,
     top: Annotated[int, typer.Option(min=1, help="Layers listed as having moved most.")] = 15,
     format: Annotated[DiffFormat, typer.Option("--format", "-f")] = DiffFormat.table,
-    device: Annotated[str, typer.Option(help="Where weights are loaded: cpu, cuda, auto.")] = "cpu",
+    device: Annotated[
+        str, typer.Option(help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps.")
+    ] = "auto",
     offline: Annotated[
         bool, typer.Option("--offline", envvar="VIZCLI_OFFLINE", help="Never touch the network.")
     ] = False,

@@ -35,10 +35,12 @@ __all__ = [
     "read_state_dict",
     "resolve_device",
     "resolve_model",
+    "reused_results",
     "reusing_models",
 ]
 
 _reused: dict[tuple, LoadedModel] | None = None
+_results: dict[str, dict] | None = None  # other results kept for reuse, by kind
 
 
 @contextlib.contextmanager
@@ -47,12 +49,19 @@ def reusing_models() -> Iterator[None]:
     and hands back a copy of the same :class:`LoadedModel` after that: same module, its own
     preprocessing and labels for a command to change (``vizcli batch``). Safe because no
     command changes the module (:func:`vizcli.hooks.preserved_state`)."""
-    global _reused
+    global _reused, _results
     previous, _reused = _reused, {}
+    previous_results, _results = _results, {}
     try:
         yield
     finally:
-        _reused = previous
+        _reused, _results = previous, previous_results
+
+
+def reused_results(kind: str) -> dict | None:
+    """A store for results that only depend on their arguments (``summary``'s walk), kept
+    while :func:`reusing_models` is active; ``None`` outside it."""
+    return None if _results is None else _results.setdefault(kind, {})
 
 
 def resolve_model(
