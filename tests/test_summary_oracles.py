@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from tests.conftest import TINY
+from vizcli import units
 from vizcli.models import model_tasks
-from vizcli.report import units
 from vizcli.report.columns import Column
 from vizcli.report.formats import summary_csv, summary_markdown
 from vizcli.summary import summarize

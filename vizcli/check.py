@@ -213,7 +213,7 @@ def run_checks(
     loaded: LoadedModel | None = None,
 ) -> CheckReport:
     """Measure every rule that is set; a rule that cannot be measured is a usage error."""
-    from vizcli.report import units
+    from vizcli import units
 
     report = CheckReport(spec)
     if rules.empty:
@@ -257,8 +257,8 @@ def run_checks(
 
 def _growth(spec: str, rules: Rules, device: str, offline: bool | None) -> list[Outcome]:
     """Parameters and mult-adds against the baseline's, on the baseline's own inputs."""
+    from vizcli import units
     from vizcli.diff import read_summary
-    from vizcli.report import units
     from vizcli.summary import summarize
 
     saved = read_summary(Path(rules.baseline))  # type: ignore[arg-type]

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from enum import Enum
 from typing import TYPE_CHECKING
 
+from vizcli import units
 from vizcli.errors import UsageError, suggest
-from vizcli.report import units
 
 if TYPE_CHECKING:
     from vizcli.summary import LayerRow

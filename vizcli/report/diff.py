@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from vizcli.report import units
+from vizcli import units
 
 if TYPE_CHECKING:
     from rich.console import Group

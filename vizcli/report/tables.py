@@ -8,7 +8,7 @@ from rich import box
 from rich.console import Group
 from rich.table import Table
 
-from vizcli.report import units
+from vizcli import units
 from vizcli.report.columns import DEFAULT_COLUMNS, HEADERS, TEXT_COLUMNS, Column, cell
 from vizcli.report.formats import summary_weights_text, totals_rows
 

@@ -1,4 +1,5 @@
-"""Human-readable numbers: counts with separators, SI units for mult-adds and bytes."""
+"""Human-readable numbers: counts with separators, SI units for mult-adds and bytes (for the
+terminal, text formats and the lines of `check`)."""
 
 from __future__ import annotations
 
