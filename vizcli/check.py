@@ -122,6 +122,11 @@ class Rules:
     def empty(self) -> bool:
         return self == Rules(images=self.images)
 
+    @property
+    def runs_model(self) -> bool:
+        """Whether a rule runs the real model (on the images, or on the expected ones)."""
+        return bool(self.expect or (self.images and self.needs_images()))
+
     def needs_images(self) -> list[str]:
         return [name for name, on in (("finite", self.finite),
                                       ("max-dead-units", self.max_dead_units is not None),
@@ -243,8 +248,7 @@ def run_checks(
         report.outcomes += _growth(spec, rules, device, offline)
     for shape in rules.input_shapes:
         report.outcomes.append(_runs_on(spec, shape, device, offline))
-    if rules.expect or (rules.images and (rules.finite or rules.max_dead_units is not None
-                                          or rules.cam_sanity)):  # fmt: skip
+    if rules.runs_model:
         from vizcli.check_images import image_checks
 
         if loaded is None:

@@ -117,7 +117,7 @@ def _crop(
     for path, label in zip(paths, labels, strict=True):
         if label in wanted:
             tensor = load_tensor(path, loaded.preprocess)[0]
-            pixels[label] = to_pixels(loaded.preprocess.denormalize(tensor).clamp(0, 1))
+            pixels[label] = to_pixels(loaded.preprocess.denormalize(tensor))  # clamped there
     for result in results:
         for example in result.examples:
             image = pixels[example.image]

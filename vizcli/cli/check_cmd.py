@@ -173,8 +173,7 @@ def check(
     if where:
         console.info(f"rules from {where}")
     loaded = None
-    if rules.images and (rules.finite or rules.max_dead_units is not None or rules.cam_sanity) \
-            or rules.expect:  # fmt: skip
+    if rules.runs_model:
         loaded = common.load_model(model, source, prep)
     report = run_checks(model, rules, source.weights, source.device, source.offline or None,
                         loaded)  # fmt: skip
